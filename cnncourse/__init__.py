@@ -1,0 +1,30 @@
+"""cnncourse: the helper library of a Jupyter course on convolutional neural networks.
+
+The library is the source of truth; lecture and assignment notebooks import it.
+
+Shape vocabulary (used in every docstring of the package)
+---------------------------------------------------------
+- Images and feature maps are NCHW: ``N`` batch, ``C`` channels, ``H`` height, ``W`` width.
+  ``H_out, W_out`` are output sizes.
+- Filters are ``(F, C / groups, KH, KW)``: ``F`` filters (output channels), kernel ``KH x KW``.
+- Boxes: ``K`` or ``M`` boxes, ``(x1, y1, x2, y2)`` in absolute pixels unless a function says otherwise.
+- Embeddings: ``(N, D)``, ``D`` the embedding dimension.
+
+Families (one folder each)
+--------------------------
+- :mod:`cnncourse.layers`        numpy reference layers, forward/backward pairs returning ``(out, cache)``
+- :mod:`cnncourse.arithmetic`    output sizes and receptive fields
+- :mod:`cnncourse.gradcheck`     numeric gradients and ``rel_error``
+- :mod:`cnncourse.data`          offline datasets and checksummed downloads
+- :mod:`cnncourse.detection`     boxes, NMS, anchors, RoI ops, YOLO, VOC/COCO evaluation
+- :mod:`cnncourse.verification`  metric-learning losses and verification/identification metrics
+- :mod:`cnncourse.grading`       the toolkit used by visible and hidden test cells
+- :mod:`cnncourse.viz`           plots and ipywidgets demos
+
+Subpackages are imported lazily (``import cnncourse.detection``) so that ``import cnncourse``
+stays cheap and does not import torch.
+"""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]

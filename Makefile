@@ -35,6 +35,15 @@ bench: $(STAMP)
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab --notebook-dir=.
 
+release: $(STAMP)
+	$(PY) -m cnncourse.course release
+
+autograde: $(STAMP)
+	$(PY) -m cnncourse.course autograde
+
+demo: $(STAMP)
+	$(PY) -m cnncourse.course demo
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis autograded feedback gradebook.db grades.csv
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,69 @@
+"""im2col / col2im on NCHW arrays with stride and dilation (lecture 2: convolution as a matrix product).
+
+``_im2col`` copies the ``KH * KW`` shifted, strided views of a padded input into one array of
+shape ``(N, C, KH, KW, H_out, W_out)`` (a Python loop over the kernel offsets only: each step moves a
+whole ``(N, C, H_out, W_out)`` block). ``_col2im`` is its adjoint: it accumulates the same blocks
+back, so overlapping windows add up.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__: list[str] = []
+
+
+def _out_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    """torch's floor rule: ``(size + 2p - d(k-1) - 1) // s + 1``."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _offset(i: int, j: int, h_out: int, w_out: int, stride: tuple[int, int],
+            dilation: tuple[int, int]) -> tuple[slice, slice]:
+    """Rows/columns of the padded input seen by kernel tap ``(i, j)`` across all windows."""
+    h0, w0 = i * dilation[0], j * dilation[1]
+    return (slice(h0, h0 + stride[0] * (h_out - 1) + 1, stride[0]),
+            slice(w0, w0 + stride[1] * (w_out - 1) + 1, stride[1]))
+
+
+def _pad(x: np.ndarray, padding: tuple[int, int], value: float = 0.0) -> np.ndarray:
+    """Pad H and W of an NCHW array with a constant (a fresh array, even for zero padding)."""
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    n, c, h, w = x.shape
+    xp = np.full((n, c, h + 2 * ph, w + 2 * pw), value, dtype=x.dtype)
+    xp[:, :, ph:ph + h, pw:pw + w] = x
+    return xp
+
+
+def _im2col(xp: np.ndarray, kh: int, kw: int, h_out: int, w_out: int,
+            stride: tuple[int, int], dilation: tuple[int, int]) -> np.ndarray:
+    """(N, C, Hp, Wp) padded input -> (N, C, KH, KW, H_out, W_out) window columns."""
+    n, c = xp.shape[:2]
+    cols = np.empty((n, c, kh, kw, h_out, w_out), dtype=xp.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows, colsl = _offset(i, j, h_out, w_out, stride, dilation)
+            cols[:, :, i, j] = xp[:, :, rows, colsl]
+    return cols
+
+
+def _col2im(cols: np.ndarray, padded_hw: tuple[int, int], stride: tuple[int, int],
+            dilation: tuple[int, int]) -> np.ndarray:
+    """(N, C, KH, KW, H_out, W_out) -> (N, C, Hp, Wp), summing overlapping windows (adjoint of im2col)."""
+    n, c, kh, kw, h_out, w_out = cols.shape
+    dxp = np.zeros((n, c) + tuple(padded_hw), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows, colsl = _offset(i, j, h_out, w_out, stride, dilation)
+            dxp[:, :, rows, colsl] += cols[:, :, i, j]
+    return dxp
+
+
+def _unpad(xp: np.ndarray, padding: tuple[int, int], hw: tuple[int, int]) -> np.ndarray:
+    """Crop the padding back off: (N, C, Hp, Wp) -> contiguous (N, C, H, W)."""
+    ph, pw = padding
+    if ph == 0 and pw == 0 and xp.shape[2:] == tuple(hw):
+        return xp
+    return np.ascontiguousarray(xp[:, :, ph:ph + hw[0], pw:pw + hw[1]])

@@ -1,0 +1,129 @@
+"""2-D convolution (cross-correlation, as in torch) by im2col + one batched matrix product.
+
+Lecture 2 (convolution: stride, padding, dilation, groups). Semantics and argument names follow
+``torch.nn.functional.conv2d(input, weight, bias, stride, padding, dilation, groups)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cnncourse._validate import ArgumentError, as_pair, check_positive_int
+from cnncourse.layers._checks import _float_array, _kernel_fits, _optional_vector, _same_dtype
+from cnncourse.layers._im2col import _col2im, _im2col, _out_size, _pad, _unpad
+
+__all__ = ["conv2d_forward", "conv2d_backward"]
+
+Pair = int | tuple[int, int]
+
+
+def _conv_from_cols(cols: np.ndarray, w: np.ndarray, groups: int) -> np.ndarray:
+    """(N, C, KH, KW, H_out, W_out) columns x (F, C/g, KH, KW) weights -> (N, F, H_out, W_out)."""
+    n, c, kh, kw, h_out, w_out = cols.shape
+    f = w.shape[0]
+    cols_g = cols.reshape(n, groups, (c // groups) * kh * kw, h_out * w_out)  # (N, g, C/g*KH*KW, L)
+    w_g = w.reshape(groups, f // groups, -1)                                 # (g, F/g, C/g*KH*KW)
+    out = np.matmul(w_g, cols_g)                                             # (N, g, F/g, L)
+    return out.reshape(n, f, h_out, w_out)
+
+
+def _input_grad(dout: np.ndarray, w: np.ndarray, x_hw: tuple[int, int], stride: tuple[int, int],
+                padding: tuple[int, int], dilation: tuple[int, int], groups: int) -> np.ndarray:
+    """dL/dx of a convolution: W^T dout, scattered back by col2im. (N, F, Ho, Wo) -> (N, C, H, W)."""
+    n, f, h_out, w_out = dout.shape
+    _, cg, kh, kw = w.shape
+    w_g = w.reshape(groups, f // groups, cg * kh * kw)                 # (g, F/g, C/g*KH*KW)
+    dout_g = dout.reshape(n, groups, f // groups, h_out * w_out)        # (N, g, F/g, L)
+    dcols = np.matmul(w_g.transpose(0, 2, 1), dout_g)                   # (N, g, C/g*KH*KW, L)
+    dcols = dcols.reshape(n, groups * cg, kh, kw, h_out, w_out)
+    padded = (x_hw[0] + 2 * padding[0], x_hw[1] + 2 * padding[1])
+    return _unpad(_col2im(dcols, padded, stride, dilation), padding, x_hw)
+
+
+def _weight_grad(cols: np.ndarray, dout: np.ndarray, groups: int) -> np.ndarray:
+    """dL/dw = sum over batch of dout @ cols^T: -> (F, C/g, KH, KW)."""
+    n, c, kh, kw, h_out, w_out = cols.shape
+    f = dout.shape[1]
+    cols_g = cols.reshape(n, groups, (c // groups) * kh * kw, h_out * w_out)
+    dout_g = dout.reshape(n, groups, f // groups, h_out * w_out)
+    dw = np.matmul(dout_g, cols_g.transpose(0, 1, 3, 2)).sum(axis=0)   # (g, F/g, C/g*KH*KW)
+    return dw.reshape(f, c // groups, kh, kw)
+
+
+def _check_groups(c_in: int, f: int, groups: Any, w: np.ndarray, c_name: str) -> int:
+    g = check_positive_int("groups", groups)
+    if c_in % g:
+        raise ArgumentError("groups", f"a divisor of the {c_name} channels {c_in}", g)
+    if f % g:
+        raise ArgumentError("groups", f"a divisor of the {f} output channels", g)
+    return g
+
+
+def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Pair = 1,
+                   padding: Pair = 0, dilation: Pair = 1,
+                   groups: int = 1) -> tuple[np.ndarray, tuple]:
+    """Forward pass of a 2-D convolution, identical to ``torch.nn.functional.conv2d``.
+
+    Args:
+        x: input ``(N, C, H, W)``, float32 or float64.
+        w: filters ``(F, C / groups, KH, KW)``, same dtype as ``x``.
+        b: biases ``(F,)`` or ``None``.
+        stride, padding, dilation: an int or a pair ``(h, w)``; stride, dilation >= 1, padding >= 0.
+        groups: number of channel groups; must divide ``C`` and ``F``.
+
+    Returns:
+        ``out`` of shape ``(N, F, H_out, W_out)`` with
+        ``H_out = (H + 2*ph - dh*(KH - 1) - 1) // sh + 1`` (likewise ``W_out``), dtype of ``x``;
+        ``cache`` = (window columns ``(N, C, KH, KW, H_out, W_out)``, ``w``, whether ``b`` was given,
+        input size, stride, padding, dilation, groups).
+
+    Introduced in lecture 2.
+    """
+    x = _float_array("x", x, ndim=4)
+    w = _same_dtype("w", w, x)
+    if w.ndim != 4:
+        raise ArgumentError("w", "a 4-D array (F, C/groups, KH, KW)", f"{w.ndim}-D with shape {w.shape}")
+    n, c, h, wd = x.shape
+    f, cg, kh, kw = w.shape
+    b = _optional_vector("b", b, f, x)
+    g = _check_groups(c, f, groups, w, "input")
+    if cg != c // g:
+        raise ArgumentError("w", f"shape (F, C/groups={c // g}, KH, KW) for x with C={c} and groups={g}",
+                            f"shape {w.shape}")
+    st = as_pair("stride", stride, minimum=1)
+    pd = as_pair("padding", padding, minimum=0)
+    dl = as_pair("dilation", dilation, minimum=1)
+    _kernel_fits("w", (h, wd), pd, (kh, kw), dl)
+    h_out, w_out = _out_size(h, kh, st[0], pd[0], dl[0]), _out_size(wd, kw, st[1], pd[1], dl[1])
+
+    cols = _im2col(_pad(x, pd), kh, kw, h_out, w_out, st, dl)  # (N, C, KH, KW, H_out, W_out)
+    out = _conv_from_cols(cols, w, g)                           # (N, F, H_out, W_out)
+    if b is not None:
+        out += b[None, :, None, None]
+    cache = (cols, w, b is not None, (h, wd), st, pd, dl, g)
+    return out, cache
+
+
+def conv2d_backward(dout: np.ndarray, cache: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Backward pass of :func:`conv2d_forward`.
+
+    Args:
+        dout: upstream gradient ``(N, F, H_out, W_out)``.
+        cache: from :func:`conv2d_forward`.
+
+    Returns:
+        ``(dx, dw, db)``: ``(N, C, H, W)``, ``(F, C/groups, KH, KW)``, ``(F,)`` (``None`` when the
+        forward pass had ``b=None``), each with the input's dtype.
+    """
+    cols, w, has_b, x_hw, st, pd, dl, g = cache
+    n, _, _, _, h_out, w_out = cols.shape
+    dout = _same_dtype("dout", dout, w, "w")
+    expected = (n, w.shape[0], h_out, w_out)
+    if dout.shape != expected:
+        raise ArgumentError("dout", f"shape {expected}", f"shape {dout.shape}")
+    db = dout.sum(axis=(0, 2, 3)) if has_b else None
+    dw = _weight_grad(cols, dout, g)
+    dx = _input_grad(dout, w, x_hw, st, pd, dl, g)
+    return dx, dw, db

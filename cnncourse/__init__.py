@@ -15,10 +15,13 @@ Families (one folder each)
 - :mod:`cnncourse.layers`        numpy reference layers, forward/backward pairs returning ``(out, cache)``
 - :mod:`cnncourse.arithmetic`    output sizes and receptive fields
 - :mod:`cnncourse.gradcheck`     numeric gradients and ``rel_error``
+- :mod:`cnncourse.signal`        1-D/2-D/3-D single-channel correlation vs convolution, Toeplitz form
+- :mod:`cnncourse.pyramid`       adaptive and spatial pyramid pooling
 - :mod:`cnncourse.data`          offline datasets and checksummed downloads
 - :mod:`cnncourse.detection`     boxes, NMS, anchors, RoI ops, YOLO, VOC/COCO evaluation
 - :mod:`cnncourse.verification`  metric-learning losses and verification/identification metrics
 - :mod:`cnncourse.grading`       the toolkit used by visible and hidden test cells
+- :mod:`cnncourse.course`        nbgrader release, autograde and demo
 - :mod:`cnncourse.viz`           plots and ipywidgets demos
 
 Subpackages are imported lazily (``import cnncourse.detection``) so that ``import cnncourse``

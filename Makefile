@@ -12,7 +12,7 @@ PYTEST_WORKERS ?= 2
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: install test bench lab clean release autograde demo
+.PHONY: install test bench lab clean release autograde demo lectures
 
 install: $(STAMP)
 
@@ -43,6 +43,10 @@ autograde: $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m cnncourse.course demo
+
+# regenerate the lecture notebooks from their generators (tests check they are in sync)
+lectures: $(STAMP)
+	for f in lectures/_build/build_*.py; do $(PY) $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis autograded feedback gradebook.db grades.csv

@@ -7,13 +7,7 @@ Run: ``python benchmarks/bench_layers.py`` (or ``make bench``).
 
 from __future__ import annotations
 
-import os
-
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ[_var] = "1"          # before numpy/torch load their BLAS
-
-import statistics
-import time
+from _bench import compare, header  # first: pins BLAS threads before numpy/torch load
 
 import numpy as np
 import torch
@@ -22,22 +16,6 @@ import torch.nn.functional as F
 from cnncourse import layers as L
 
 torch.set_num_threads(1)
-
-
-def _median_time(fn, repeat: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def _pair(name, ours, theirs, repeat):
-    t_np, t_torch = _median_time(ours, repeat), _median_time(theirs, repeat)
-    print(f"{name:<52s} {t_np * 1e3:9.2f} {t_torch * 1e3:9.2f} {t_np / t_torch:7.2f}x")
 
 
 def _conv_case(n, c, h, w, f, k, stride=1, padding=1, repeat=7):
@@ -59,7 +37,8 @@ def _conv_case(n, c, h, w, f, k, stride=1, padding=1, repeat=7):
         y = F.conv2d(tx, tw, tb, stride, padding)
         torch.autograd.grad(y, (tx, tw, tb), td)
 
-    _pair(f"conv2d fwd+bwd N={n} C={c} {h}x{w} F={f} {k}x{k} s={stride} p={padding}", ours, theirs, repeat)
+    compare(f"conv2d fwd+bwd N={n} C={c} {h}x{w} F={f} {k}x{k} s={stride} p={padding}",
+            ours, theirs, repeat=repeat, warmup=2, width=52)
 
 
 def _pool_and_norm_cases(repeat=9):
@@ -85,7 +64,7 @@ def _pool_and_norm_cases(repeat=9):
         def theirs(tfn=tfn, td=td):
             torch.autograd.grad(tfn(), (tx,), td)
 
-        _pair(name, ours, theirs, repeat)
+        compare(name, ours, theirs, repeat=repeat, width=52)
 
     gamma = rng.standard_normal(64, dtype=np.float32)
     beta = rng.standard_normal(64, dtype=np.float32)
@@ -102,13 +81,13 @@ def _pool_and_norm_cases(repeat=9):
         y = F.batch_norm(tx, trm, trv, tg, tb, training=True)
         torch.autograd.grad(y, (tx, tg, tb), td)
 
-    _pair("batchnorm train fwd+bwd 32x64x32x32", ours, theirs, repeat)
+    compare("batchnorm train fwd+bwd 32x64x32x32", ours, theirs, repeat=repeat, width=52)
 
 
 def main() -> None:
     print(f"numpy {np.__version__}, torch {torch.__version__}; float32; 1 thread each "
           f"(OMP/MKL/OPENBLAS_NUM_THREADS=1, torch.set_num_threads(1))")
-    print(f"{'case':<52s} {'numpy ms':>9s} {'torch ms':>9s} {'ratio':>8s}")
+    header("numpy ms", "torch ms", width=52)
     _conv_case(32, 32, 32, 32, 64, 3)
     _conv_case(8, 64, 56, 56, 64, 3)
     _conv_case(16, 3, 64, 64, 32, 5, stride=2, padding=2)

@@ -6,13 +6,7 @@ row also checks that both sides agree. Run: ``python benchmarks/bench_verificati
 
 from __future__ import annotations
 
-import os
-
-for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ[_var] = "1"  # before numpy/torch load their BLAS
-
-import statistics
-import time
+from _bench import compare, header  # first: pins BLAS threads before numpy/torch load
 
 import numpy as np
 import sklearn.metrics as skm
@@ -21,22 +15,6 @@ import torch
 from cnncourse import verification as V
 
 torch.set_num_threads(1)
-
-
-def _median_time(fn, repeat: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
-
-
-def _row(name, ours, peer, repeat=5):
-    t_ours, t_peer = _median_time(ours, repeat), _median_time(peer, repeat)
-    print(f"{name:<56s} {t_ours * 1e3:9.2f} {t_peer * 1e3:9.2f} {t_ours / t_peer:7.2f}x")
 
 
 def _batch_hard_loop(d, labels, margin):
@@ -52,17 +30,17 @@ def _batch_hard_loop(d, labels, margin):
 
 def main() -> None:
     rng = np.random.default_rng(0)
-    print(f"{'case':<56s} {'ours ms':>9s} {'peer ms':>9s} {'ratio':>8s}")
+    header()
     n = 1_000_000
     labels = rng.integers(0, 2, size=n)
     scores = rng.normal(size=n) + labels
     ts, tl = torch.tensor(scores), torch.tensor(labels)
     for a, b in zip(V.roc_curve(labels, scores), skm.roc_curve(labels, scores)):
         assert np.array_equal(a, b)
-    _row(f"roc_curve n={n:,} (torch in) vs sklearn.roc_curve", lambda: V.roc_curve(tl, ts),
+    compare(f"roc_curve n={n:,} (torch in) vs sklearn.roc_curve", lambda: V.roc_curve(tl, ts),
          lambda: skm.roc_curve(labels, scores))
     assert abs(V.roc_auc_score(labels, scores) - skm.roc_auc_score(labels, scores)) < 1e-12
-    _row(f"roc_auc_score n={n:,} vs sklearn.roc_auc_score", lambda: V.roc_auc_score(tl, ts),
+    compare(f"roc_auc_score n={n:,} vs sklearn.roc_auc_score", lambda: V.roc_auc_score(tl, ts),
          lambda: skm.roc_auc_score(labels, scores))
 
     a, p, neg = (torch.randn(4096, 128, requires_grad=True) for _ in range(3))
@@ -74,17 +52,17 @@ def main() -> None:
     def peer_triplet():
         torch.autograd.grad(peer(a, p, neg), (a, p, neg))
 
-    _row("triplet_loss fwd+bwd 4096x128 vs nn.TripletMarginLoss", ours_triplet, peer_triplet)
+    compare("triplet_loss fwd+bwd 4096x128 vs nn.TripletMarginLoss", ours_triplet, peer_triplet)
 
     x, y = torch.randn(512, 128), torch.randn(2048, 128)
-    _row("pairwise_distances 512x2048x128 (Gram path) vs torch.cdist", lambda: V.pairwise_distances(x, y),
+    compare("pairwise_distances 512x2048x128 (Gram path) vs torch.cdist", lambda: V.pairwise_distances(x, y),
          lambda: torch.cdist(x, y))
 
     emb = torch.randn(256, 128)
     lab = torch.arange(64).repeat_interleave(4)
     d = V.pairwise_distances(emb)
     assert torch.allclose(V.batch_hard_triplet_loss(emb, lab, squared=False), _batch_hard_loop(d, lab, 0.2))
-    _row("batch_hard_triplet_loss N=256 vs per-anchor loop",
+    compare("batch_hard_triplet_loss N=256 vs per-anchor loop",
          lambda: V.batch_hard_triplet_loss(emb, lab, squared=False),
          lambda: _batch_hard_loop(V.pairwise_distances(emb), lab, 0.2))
 

@@ -1,0 +1,35 @@
+"""Autograding toolkit: what the visible and hidden test cells of assignments call (issue 5).
+
+- :func:`assert_array_close`, :func:`assert_arrays_close`, :func:`check_scalar`,
+  :func:`check_int` compare an answer with the expected one and explain a failure like a TA.
+- :mod:`cnncourse.grading.cases` yields seeded randomized cases (conv, pooling, batchnorm ...).
+- :func:`forbid` makes named references and library shortcuts raise :class:`ForbiddenCallError`
+  while student code runs; :func:`call_student` adds a time limit (:class:`StudentTimeout`), an
+  in-place modification check and the rejection of objects that only claim equality.
+- :mod:`cnncourse.grading.devices` holds the device handling and the tolerance policy.
+- :func:`tamper_scan` statically flags student cells that patch libraries, redefine test helpers
+  or call the references; :func:`render_findings` formats the findings for the autograde report.
+
+Typical hidden test cell::
+
+    from cnncourse.grading import assert_array_close, call_student, cases
+    from cnncourse.layers import conv2d_forward
+    for case in cases.conv_cases(seed=1, n=6):
+        expected, _ = conv2d_forward(**case)                     # outside the guard
+        out, _ = call_student(conv_forward_naive, **case, forbidden=("conv", "references"),
+                              timeout=10)
+        assert_array_close(out, expected, name=f"out ({case.label})")
+"""
+
+from . import cases, devices
+from .compare import assert_array_close, assert_arrays_close, check_int, check_scalar, plain_array
+from .guard import PRESETS, ForbiddenCallError, forbid
+from .sandbox import StudentTimeout, call_student, check_plain_result, time_limit
+from .tamper import Finding, render_findings, scan_submissions, tamper_scan
+
+__all__ = [
+    "assert_array_close", "assert_arrays_close", "check_scalar", "check_int", "plain_array",
+    "forbid", "ForbiddenCallError", "PRESETS", "cases", "devices",
+    "call_student", "StudentTimeout", "time_limit", "check_plain_result",
+    "tamper_scan", "render_findings", "scan_submissions", "Finding",
+]

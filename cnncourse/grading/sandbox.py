@@ -1,0 +1,215 @@
+"""Run one student function under the grader's rules (the autograding notes, issue 5).
+
+:func:`call_student` = :func:`time_limit` + :func:`~cnncourse.grading.guard.forbid` + a check that
+the inputs were not modified in place + a check that the result is made of plain values (no
+ndarray subclass, no object with a home-made ``__eq__``).
+
+The time limit uses ``signal.setitimer(ITIMER_REAL)``, which works in the main thread of a
+process; a notebook kernel runs cells in its main thread. The timer re-fires every
+:data:`REFIRE_S` seconds, so a student ``except BaseException: pass`` around a slow loop cannot
+silence it, and a function that caught the timeout and returned still fails. (A loop that catches
+*every* re-fire runs on until the nbgrader cell timeout, the last line of defence.) :class:`StudentTimeout` derives from ``BaseException`` so that ``except Exception`` in
+student code does not catch it. Outside the main thread (or without SIGALRM) no limit is applied and
+the nbgrader cell timeout remains the backstop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import signal
+import threading
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+
+from .guard import forbid
+
+__all__ = ["StudentTimeout", "time_limit", "call_student", "check_plain_result", "REFIRE_S"]
+
+REFIRE_S = 0.25
+
+
+class StudentTimeout(BaseException):
+    """A student function ran past its time limit."""
+
+    def __init__(self, seconds: float, what: str = "your function"):
+        self.seconds = seconds
+        super().__init__(f"{what} did not finish within {seconds:g} s on this test case: look for "
+                         "an infinite loop, or loops over more axes than needed (vectorize the "
+                         "inner loops over channels/filters with numpy)")
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None, what: str = "your function") -> Iterator[None]:
+    """Raise :class:`StudentTimeout` inside the block once ``seconds`` have passed.
+
+    Restores the previous SIGALRM handler and re-arms a timer that was already running (minus the
+    time spent here), so limits nest. ``None`` or ``0`` means no limit.
+    """
+    usable = (seconds and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    fired = []
+
+    def _on_alarm(signum: int, frame: Any) -> None:
+        fired.append(True)
+        raise StudentTimeout(float(seconds), what)
+
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    outer_left, outer_interval = signal.setitimer(signal.ITIMER_REAL, float(seconds), REFIRE_S)
+    import time
+
+    start = time.monotonic()
+    try:
+        yield
+        if fired:  # the student caught the timeout and returned anyway
+            raise StudentTimeout(float(seconds), what)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        if outer_left > 0:  # an enclosing limit was running: give it its remaining time
+            remaining = max(outer_left - (time.monotonic() - start), 1e-3)
+            signal.setitimer(signal.ITIMER_REAL, remaining, outer_interval)
+
+
+# ---------------------------------------------------------------------------- results
+def _plain_types() -> tuple[type, ...]:
+    types: list[type] = [np.ndarray, float, int, bool, complex, str, type(None)]
+    try:
+        import torch
+
+        types += [torch.Tensor, torch.nn.Parameter]
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(types)
+
+
+def check_plain_result(value: Any, *, name: str = "result", _depth: int = 0) -> None:
+    """Raise AssertionError unless ``value`` is built only from plain, honest values.
+
+    Allowed: exactly ``np.ndarray`` (numeric/bool dtype), numpy scalars, ``int``, ``float``,
+    ``bool``, ``complex``, ``str``, ``None``, exactly ``torch.Tensor``, and tuples/lists/dicts of
+    these (a ``cache``). Rejected: subclasses (an ndarray subclass overriding ``__eq__``, a float
+    subclass equal to everything), object arrays and any other class.
+    """
+    kind = type(value)
+    if isinstance(value, np.generic) and kind.__module__ == "numpy":
+        return
+    if kind in (tuple, list):
+        for i, item in enumerate(value):
+            check_plain_result(item, name=f"{name}[{i}]", _depth=_depth + 1)
+        return
+    if kind is dict:
+        for key, item in value.items():
+            check_plain_result(item, name=f"{name}[{key!r}]", _depth=_depth + 1)
+        return
+    if kind not in _plain_types():
+        if isinstance(value, np.ndarray):
+            what = f"an ndarray subclass ({kind.__qualname__})"
+        else:
+            what = f"a {kind.__module__}.{kind.__qualname__} object"
+        overrides = [m for m in ("__eq__", "__ne__", "__array_ufunc__", "__array_function__",
+                                 "__torch_function__") if m in vars(kind)]
+        extra = f" that overrides {', '.join(overrides)}" if overrides else ""
+        raise AssertionError(f"`{name}` is {what}{extra}; return plain numpy arrays / numbers "
+                             "(objects that only claim to be equal are not accepted)")
+    if kind is np.ndarray and value.dtype.kind not in "biufc":
+        raise AssertionError(f"`{name}` has dtype {value.dtype}; return a numeric array "
+                             "(np.zeros(shape, dtype=x.dtype)), not an object array")
+
+
+# ---------------------------------------------------------------------------- inputs
+def _snapshots(named: list[tuple[str, Any]]) -> list[tuple[str, Any, Any]]:
+    """(name, live object, private copy) for every array/tensor reachable in the inputs."""
+    found: list[tuple[str, Any, Any]] = []
+
+    def visit(label: str, value: Any, depth: int) -> None:
+        if depth > 3:
+            return
+        if isinstance(value, np.ndarray):
+            found.append((label, value, np.array(value, copy=True)))
+        elif type(value).__module__.startswith("torch") and hasattr(value, "detach"):
+            found.append((label, value, value.detach().clone()))
+        elif isinstance(value, (tuple, list)):
+            for i, item in enumerate(value):
+                visit(f"{label}[{i}]", item, depth + 1)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                visit(f"{label}[{key!r}]", item, depth + 1)
+
+    for label, value in named:
+        visit(label, value, 0)
+    return found
+
+
+def _changed(live: Any, copy: Any) -> tuple[int, tuple[int, ...]] | None:
+    """(number of changed elements, first index) or None when ``live`` still equals ``copy``."""
+    if isinstance(live, np.ndarray):
+        a, b = np.asarray(live), copy
+    else:
+        from .devices import to_numpy
+
+        a, b = to_numpy(live), to_numpy(copy)
+    if a.shape != b.shape:
+        return (max(a.size, b.size), ())
+    same = (a == b) | ((a != a) & (b != b))  # NaN stays NaN
+    if same.all():
+        return None
+    return int((~same).sum()), tuple(int(i) for i in np.argwhere(~same)[0])
+
+
+def _argument_names(fn: Callable[..., Any], args: tuple[Any, ...]) -> list[str]:
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    names = []
+    for i in range(len(args)):
+        p = params[i] if i < len(params) else None
+        names.append(p.name if p is not None and p.kind in (p.POSITIONAL_ONLY,
+                                                            p.POSITIONAL_OR_KEYWORD) else f"arg{i}")
+    return names
+
+
+def call_student(fn: Callable[..., Any], *args: Any, forbidden: Sequence[str] = (),
+                 timeout: float | None = 10.0, check_inputs: bool = True,
+                 check_result: bool = True, allow_inplace: Sequence[str] = (),
+                 **kwargs: Any) -> Any:
+    """Call ``fn(*args, **kwargs)`` under the grader's rules and return its result.
+
+    Args:
+        fn: the student's function.
+        *args, **kwargs: its inputs (pass the grader's arrays; they are checked afterwards).
+        forbidden: names or presets for :func:`~cnncourse.grading.guard.forbid`.
+        timeout: seconds before :class:`StudentTimeout` (None: no limit).
+        check_inputs: fail when an input array/tensor was modified in place.
+        allow_inplace: argument names that may legitimately change (``running_mean``).
+        check_result: fail unless the result is made of plain arrays/numbers (see
+            :func:`check_plain_result`).
+
+    Raises:
+        StudentTimeout, ForbiddenCallError, AssertionError (input modified, dishonest result),
+        or whatever the student's function raised.
+    """
+    what = f"`{getattr(fn, '__name__', 'your function')}`"
+    named = list(zip(_argument_names(fn, args), args)) + list(kwargs.items())
+    snaps = _snapshots(named) if check_inputs else []
+    with time_limit(timeout, what), forbid(*forbidden):
+        result = fn(*args, **kwargs)
+    for label, live, copy in snaps:
+        if label.split("[")[0] in allow_inplace:
+            continue
+        change = _changed(live, copy)
+        if change is not None:
+            count, first = change
+            raise AssertionError(
+                f"{what} modified its input `{label}` in place ({count} element(s) changed, first "
+                f"at index {first}): work on a copy (x.copy(), np.pad returns a new array) or "
+                "write into a new output array; the caller still needs the original")
+    if check_result:
+        check_plain_result(result, name=f"result of {what.strip('`')}")
+    return result

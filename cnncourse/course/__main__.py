@@ -1,0 +1,50 @@
+"""Command line: ``python -m cnncourse.course release|autograde|demo [--course-dir D]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cnncourse.course.kernel import DEFAULT_MEMORY_MB
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cnncourse.course",
+                                     description="nbgrader pipeline of the cnncourse course")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_rel = sub.add_parser("release", help="regenerate assignments/ from solutions/ (deterministic)")
+    p_auto = sub.add_parser("autograde", help="grade submitted/<student>/<assignment>/, write "
+                                              "grades.csv and feedback, print the table")
+    p_demo = sub.add_parser("demo", help="the whole loop in a temporary course directory")
+    for p in (p_rel, p_auto):
+        p.add_argument("--course-dir", default=".", help="course root (default: current directory)")
+        p.add_argument("assignments", nargs="*", help="assignment names (default: all in solutions/)")
+    p_demo.add_argument("--course-dir", default=None,
+                        help="where to build the demo course (default: a new temporary folder)")
+    p_demo.add_argument("--repo", default=".", help="repository with nbgrader_config.py and solutions/")
+    for p in (p_auto, p_demo):
+        p.add_argument("--cell-timeout", type=int, default=None, help="seconds per notebook cell")
+    p_auto.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
+                        help="address-space limit of each grading kernel (MiB)")
+    args = parser.parse_args(argv)
+
+    if args.command == "release":
+        from cnncourse.course.release import release
+
+        for path in release(args.course_dir, args.assignments or None):
+            print(f"released {path}")
+        return 0
+    if args.command == "autograde":
+        from cnncourse.course.autograde import DEFAULT_CELL_TIMEOUT, autograde
+
+        results = autograde(args.course_dir, args.assignments or None, memory_mb=args.memory_mb,
+                            cell_timeout=args.cell_timeout or DEFAULT_CELL_TIMEOUT)
+        return 0
+    from cnncourse.course.demo import demo
+
+    demo(args.repo, args.course_dir, cell_timeout=args.cell_timeout or 30)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""nbgrader configuration of the cnncourse course (read by every ``nbgrader`` command run here).
+
+Layout (nbgrader's, relative to the course directory):
+  solutions/<assignment>/        instructor notebooks with solutions and hidden tests (committed)
+  assignments/<assignment>/      student release made by ``make release`` (committed)
+  submitted/<student>/<assignment>/, autograded/, feedback/, gradebook.db, grades.csv
+                                 student work and grades: never committed (see .gitignore)
+
+``python -m cnncourse.course autograde`` runs nbgrader with these settings and overrides only the
+kernel (a memory-limited twin of ``python3``) and, when asked, the cell timeout.
+"""
+
+c = get_config()  # noqa: F821 (injected by traitlets when nbgrader loads this file)
+
+# --- course and folders -------------------------------------------------------------------
+c.CourseDirectory.course_id = "cnncourse"
+c.CourseDirectory.source_directory = "solutions"
+c.CourseDirectory.release_directory = "assignments"
+c.CourseDirectory.submitted_directory = "submitted"
+c.CourseDirectory.autograded_directory = "autograded"
+c.CourseDirectory.feedback_directory = "feedback"
+c.CourseDirectory.db_url = "sqlite:///gradebook.db"
+# never copy checkpoints or caches into a release or next to a graded notebook
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".*"]
+
+# --- release ------------------------------------------------------------------------------
+# Solution regions become this stub in the student release.
+c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
+
+# --- execution during autograde -----------------------------------------------------------
+# Pin the kernel: the submitted notebook's kernelspec metadata is never trusted.
+c.Execute.kernel_name = "python3"
+c.Execute.timeout = 60  # seconds per cell; an infinite loop loses that cell, the rest is graded
+c.Execute.interrupt_on_timeout = True
+c.Execute.startup_timeout = 120
+c.Execute.allow_errors = True
+
+# stderr that is not an error (torch/numpy/matplotlib warnings) must not zero a correct cell:
+# nbgrader counts ANY stderr output of a grade cell as a failure, so drop the stderr chunks
+# that contain no traceback and no exception name. Real failures arrive as "error" outputs.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"^(?![\s\S]*(Traceback|Error\b|Exception\b))"
+
+# Bound what a runaway print can put into the autograded notebook and the feedback.
+c.LimitOutput.max_lines = 200
+c.LimitOutput.max_traceback = 60
+
+# --- sanitizing submissions ---------------------------------------------------------------
+# Deleted grade cells are put back from the gradebook; edited locked cells (the tests) are
+# restored from it by OverwriteCells' checksum check; duplicated ids keep only the last copy
+# (DeduplicateIds); CheckCellMetadata rejects corrupted nbgrader metadata.
+c.OverwriteCells.add_missing_cells = True
+
+# --- feedback -----------------------------------------------------------------------------
+c.GenerateFeedback.force = True

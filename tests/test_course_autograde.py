@@ -1,0 +1,137 @@
+"""The grading pipeline end to end, through the real nbgrader commands (issue 5).
+
+One session-scoped course directory holds ALL submissions (the solution, the untouched release,
+the buggy and the tampered fixtures of ``tests/fixtures/a1_conv/``) and is autograded once; each
+test then asks one question of that run. Fixture files use the patch format of
+:mod:`cnncourse.course.submissions`; their ``expect-*`` header lines say what the grader must find.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import sqlite3
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from cnncourse.course.autograde import autograde
+from cnncourse.course.demo import make_course
+from cnncourse.course.release import release
+from cnncourse.course.report import format_table
+from cnncourse.course.submissions import apply_variant, load_variants, parse_variant, write_submission
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures" / "a1_conv"
+A = "a1_conv"
+VARIANTS = load_variants(FIXTURES)
+BUGS = [v for v in VARIANTS if v.name.startswith("b")]
+FAULTS = [v for v in VARIANTS if v.name.startswith("f")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("a1_autograde")]
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    """Release, write every submission, autograde once; return (course_dir, results, printed)."""
+    course = make_course(ROOT, tmp_path_factory.mktemp("course"))
+    release(course, [A])
+    rel = nbformat.read(course / "assignments" / A / f"{A}.ipynb", as_version=4)
+    sol = nbformat.read(course / "solutions" / A / f"{A}.ipynb", as_version=4)
+    variants = [parse_variant("solution", ""), parse_variant("untouched", "# op: untouched")] + VARIANTS
+    for v in variants:
+        write_submission(course, A, v.name, apply_variant(rel, sol, v))
+    printed = io.StringIO()
+    results = autograde(course, [A], cell_timeout=30, memory_mb=3072, out=printed)
+    return course, {r.student: r for r in results[A]}, printed.getvalue()
+
+
+def test_solution_gets_full_marks(graded):
+    """Does the instructor's solution, submitted as a student would, get every point?"""
+    _, res, _ = graded
+    sol = res["solution"]
+    assert sol.max_score == 100 and not sol.error
+    assert sol.score == 100, [(t.grade_id, t.score, t.message) for t in sol.tests if t.score < t.max_score]
+    assert not sol.flags, sol.flags
+
+
+def test_untouched_release_gets_zero_everywhere(graded):
+    """Does the release as handed out get 0 on every graded cell, without a grading error?"""
+    _, res, _ = graded
+    blank = res["untouched"]
+    assert not blank.error
+    assert len(blank.tests) == 14
+    assert all(t.score == 0 for t in blank.tests), [(t.grade_id, t.score) for t in blank.tests]
+    assert any("NotImplementedError" in t.message for t in blank.tests)
+
+
+@pytest.mark.parametrize("variant", BUGS + [v for v in FAULTS if v.meta.get("expect-lose")],
+                         ids=lambda v: v.name)
+def test_bug_loses_points_in_the_expected_test_with_a_pointed_message(graded, variant):
+    """Does each buggy submission lose the points of the test that targets its bug, with a
+    feedback message that names the problem, while unrelated tests keep their points?"""
+    _, res, _ = graded
+    r = res[variant.name]
+    assert not r.error, r.error
+    assert r.score < 100
+    for gid, rx in variant.expectations("expect-lose"):
+        t = r.test(gid)
+        assert t.score == 0, f"{variant.name}: {gid} kept its points"
+        assert re.search(rx, t.message, re.S), f"{variant.name}: {gid} message {t.message!r} !~ {rx!r}"
+    for value in variant.meta.get("expect-keep", []):
+        for gid in [g.strip() for g in value.split(",")]:
+            t = r.test(gid)
+            assert t.score == t.max_score, f"{variant.name}: {gid} lost points: {t.message}"
+
+
+@pytest.mark.parametrize("variant", [v for v in FAULTS if v.meta.get("expect-error")], ids=lambda v: v.name)
+def test_broken_submission_gets_zero_and_a_clear_reason(graded, variant):
+    """Does a crashing or unreadable submission get 0 on every cell and a reason in the report?"""
+    _, res, printed = graded
+    r = res[variant.name]
+    (rx,) = variant.meta["expect-error"]
+    assert re.search(rx, r.error), r.error
+    assert r.tests and all(t.score == 0 for t in r.tests)
+    assert f"ERROR (graded 0): {r.error}" in printed
+
+
+def test_restored_and_duplicated_cells_are_graded_from_the_gradebook(graded):
+    """Are deleted/edited test cells restored (so bugs still cost points) and duplicates ignored?"""
+    course, res, _ = graded
+    assert res["f05_duplicated_cells"].score == 100
+    graded_nb = nbformat.read(course / "autograded" / "f04_deleted_and_edited_test_cells" / A / f"{A}.ipynb",
+                              as_version=4)
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in graded_nb.cells]
+    assert "test_avg_pool_forward" in ids  # re-inserted
+    edited = graded_nb.cells[ids.index("test_conv_output_size")]
+    assert "check_int" in edited.source and "nothing to see here" not in edited.source
+
+
+@pytest.mark.parametrize("variant", [v for v in FAULTS if v.meta.get("expect-flag")], ids=lambda v: v.name)
+def test_tampering_is_flagged_for_a_human(graded, variant):
+    """Does the tamper scan list the submissions that patch libraries/helpers or call references?"""
+    _, res, printed = graded
+    r = res[variant.name]
+    (rx,) = variant.meta["expect-flag"]
+    assert any(re.search(rx, f) for f in r.flags), r.flags
+    assert variant.name in printed.split("flagged for a human by the tamper scan:")[1]
+
+
+def test_gradebook_csv_and_feedback_are_consistent(graded):
+    """Does every student have exactly one row per graded cell in the gradebook, matching
+    grades.csv and the printed table, and feedback HTML when the notebook could be graded?"""
+    course, res, printed = graded
+    con = sqlite3.connect(course / "gradebook.db")
+    rows = con.execute("select student.id, count(grade.id) from grade "
+                       "join submitted_notebook on grade.notebook_id = submitted_notebook.id "
+                       "join submitted_assignment on submitted_notebook.assignment_id = submitted_assignment.id "
+                       "join student on submitted_assignment.student_id = student.id group by student.id").fetchall()
+    con.close()
+    assert dict(rows) == {name: 14 for name in res}
+    with open(course / "grades.csv", newline="") as fh:
+        csv_scores = {row["student_id"]: float(row["score"]) for row in csv.DictReader(fh)}
+    assert csv_scores == {name: r.score for name, r in res.items()}
+    assert format_table(list(res.values())) in printed
+    for name, r in res.items():
+        assert (r.feedback is not None) == (not r.error), name

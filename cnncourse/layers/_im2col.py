@@ -1,14 +1,16 @@
 """im2col / col2im on NCHW arrays with stride and dilation (lecture 2: convolution as a matrix product).
 
-``_im2col`` copies the ``KH * KW`` shifted, strided views of a padded input into one array of
-shape ``(N, C, KH, KW, H_out, W_out)`` (a Python loop over the kernel offsets only: each step moves a
-whole ``(N, C, H_out, W_out)`` block). ``_col2im`` is its adjoint: it accumulates the same blocks
-back, so overlapping windows add up.
+``_im2col`` copies every (strided, dilated) ``KH x KW`` window of a padded input into one array of
+shape ``(N, C, KH, KW, H_out, W_out)``: a zero-copy window view (``sliding_window_view``) followed by
+ONE copy into that layout (measured faster than ``KH * KW`` separate block copies). ``_col2im`` is its
+adjoint: a Python loop over the kernel offsets only, each step adding a whole ``(N, C, H_out, W_out)``
+block back, so overlapping windows add up.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 __all__: list[str] = []
 
@@ -39,26 +41,34 @@ def _pad(x: np.ndarray, padding: tuple[int, int], value: float = 0.0) -> np.ndar
 
 def _im2col(xp: np.ndarray, kh: int, kw: int, h_out: int, w_out: int,
             stride: tuple[int, int], dilation: tuple[int, int]) -> np.ndarray:
-    """(N, C, Hp, Wp) padded input -> (N, C, KH, KW, H_out, W_out) window columns."""
-    n, c = xp.shape[:2]
-    cols = np.empty((n, c, kh, kw, h_out, w_out), dtype=xp.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            rows, colsl = _offset(i, j, h_out, w_out, stride, dilation)
-            cols[:, :, i, j] = xp[:, :, rows, colsl]
-    return cols
+    """(N, C, Hp, Wp) padded input -> (N, C, KH, KW, H_out, W_out) window columns (a fresh array)."""
+    span = (dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1)  # receptive field of one window
+    # View of all stride-1 windows: (N, C, Hp - span_h + 1, Wp - span_w + 1, span_h, span_w); no copy.
+    win = sliding_window_view(xp, span, axis=(2, 3))
+    # Keep every stride-th window and every dilation-th tap: (N, C, H_out, W_out, KH, KW), still a view.
+    win = win[:, :, :stride[0] * (h_out - 1) + 1:stride[0], :stride[1] * (w_out - 1) + 1:stride[1],
+              ::dilation[0], ::dilation[1]]
+    # The one real copy, taps before positions so each (c, i, j) row of the GEMM operand is contiguous.
+    return np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3))
 
 
 def _col2im(cols: np.ndarray, padded_hw: tuple[int, int], stride: tuple[int, int],
             dilation: tuple[int, int]) -> np.ndarray:
     """(N, C, KH, KW, H_out, W_out) -> (N, C, Hp, Wp), summing overlapping windows (adjoint of im2col)."""
-    n, c, kh, kw, h_out, w_out = cols.shape
+    n, c = cols.shape[:2]
     dxp = np.zeros((n, c) + tuple(padded_hw), dtype=cols.dtype)
+    _col2im_add(cols, dxp, stride, dilation)
+    return dxp
+
+
+def _col2im_add(cols: np.ndarray, dxp: np.ndarray, stride: tuple[int, int],
+                dilation: tuple[int, int]) -> None:
+    """In place: dxp (N, C, Hp, Wp) += col2im(cols (N, C, KH, KW, H_out, W_out))."""
+    _, _, kh, kw, h_out, w_out = cols.shape
     for i in range(kh):
         for j in range(kw):
             rows, colsl = _offset(i, j, h_out, w_out, stride, dilation)
             dxp[:, :, rows, colsl] += cols[:, :, i, j]
-    return dxp
 
 
 def _unpad(xp: np.ndarray, padding: tuple[int, int], hw: tuple[int, int]) -> np.ndarray:

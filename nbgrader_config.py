@@ -34,7 +34,7 @@ c.Execute.kernel_name = "python3"
 c.Execute.timeout = 60  # seconds per cell; an infinite loop loses that cell, the rest is graded
 c.Execute.interrupt_on_timeout = True
 c.Execute.startup_timeout = 120
-c.Execute.allow_errors = True
+# (nbgrader's Execute always records cell errors and goes on; no allow_errors option needed)
 
 # stderr that is not an error (torch/numpy/matplotlib warnings) must not zero a correct cell:
 # nbgrader counts ANY stderr output of a grade cell as a failure, so drop the stderr chunks
@@ -49,8 +49,16 @@ c.LimitOutput.max_traceback = 60
 # --- sanitizing submissions ---------------------------------------------------------------
 # Deleted grade cells are put back from the gradebook; edited locked cells (the tests) are
 # restored from it by OverwriteCells' checksum check; duplicated ids keep only the last copy
-# (DeduplicateIds); CheckCellMetadata rejects corrupted nbgrader metadata.
+# and the earlier copies become plain cells; CheckCellMetadata rejects corrupted nbgrader
+# metadata. Order matters: deduplicate before OverwriteCells restores cells by grade id.
 c.OverwriteCells.add_missing_cells = True
+c.Autograde.sanitize_preprocessors = [
+    "nbgrader.preprocessors.ClearOutput",
+    "cnncourse.course.preprocessors.DropDuplicateIds",  # nbgrader's DeduplicateIds + a fix, see there
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
 # --- feedback -----------------------------------------------------------------------------
 c.GenerateFeedback.force = True

@@ -7,14 +7,10 @@ overlapping pooling windows, ties) while the forbidden-call guard is active.
 """
 
 # Forbidden while a student's function runs: the references, library convolutions/poolings and
-# the stride tricks that would turn the exercise into one library call.
-_FORBID_CONV = "_forbidden"
-# Library convolutions/poolings (torch, scipy) are forbidden once their modules are loaded in the
-# kernel; importing torch/scipy costs seconds per kernel, and an import hidden inside a student
-# function is flagged by the tamper scan instead.
-_FORBIDDEN_LINE = ('from cnncourse.grading import PRESETS as _P\n'
-                   '_forbidden = ("references", "stride_tricks") + tuple(  # library conv/pool once loaded\n'
-                   '    _n for _n in _P["conv"] + _P["pool"] if _n.rsplit(".", 1)[0] in __import__("sys").modules)\n')
+# the stride tricks that would turn the exercise into one library call. (torch/scipy names are
+# only guarded once those libraries are imported; a student function that imports them while it
+# runs is refused by the guard, and an import anywhere is flagged by the tamper scan.)
+_FORBID_CONV = '("conv", "pool", "stride_tricks", "references")'
 
 CELLS = [
     ("md", r"""
@@ -278,7 +274,7 @@ print("B1 self-check passed")
     ("tests", "test_conv2d_forward", 15, r"""
 # B1 tests (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-""" + _FORBIDDEN_LINE + r"""from cnncourse.grading import assert_array_close, call_student, cases
+from cnncourse.grading import assert_array_close, call_student, cases
 from cnncourse.layers import conv2d_forward as _ref_conv
 
 # stride not dividing, non-square inputs and kernels, batch of 1, dilation, no bias, random cases
@@ -338,7 +334,7 @@ print("B2 self-check passed (the numerical gradient check in part D tests it pro
     ("tests", "test_conv2d_backward_dx", 8, r"""
 # B2 tests for dx (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-""" + _FORBIDDEN_LINE + r"""from cnncourse.grading import assert_array_close, call_student, cases
+from cnncourse.grading import assert_array_close, call_student, cases
 from cnncourse.layers import conv2d_forward as _ref_conv, conv2d_backward as _ref_conv_back
 
 for _case in cases.conv_cases(seed=22, n=7):
@@ -356,7 +352,7 @@ for _case in cases.conv_cases(seed=22, n=7):
     ("tests", "test_conv2d_backward_dw", 7, r"""
 # B2 tests for dw (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-""" + _FORBIDDEN_LINE + r"""from cnncourse.grading import assert_array_close, call_student, cases
+from cnncourse.grading import assert_array_close, call_student, cases
 from cnncourse.layers import conv2d_forward as _ref_conv, conv2d_backward as _ref_conv_back
 
 for _case in cases.conv_cases(seed=23, n=7):
@@ -375,7 +371,7 @@ for _case in cases.conv_cases(seed=23, n=7):
     ("tests", "test_conv2d_backward_db", 5, r"""
 # B2 tests for db (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-""" + _FORBIDDEN_LINE + r"""from cnncourse.grading import assert_array_close, call_student, cases
+from cnncourse.grading import assert_array_close, call_student, cases
 from cnncourse.layers import conv2d_forward as _ref_conv, conv2d_backward as _ref_conv_back
 
 for _case in cases.conv_cases(seed=24, n=7):
@@ -429,7 +425,7 @@ print("C1 self-check passed")
     ("tests", "test_max_pool_forward", 7, r"""
 # C1 tests (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-""" + _FORBIDDEN_LINE + r"""from cnncourse.grading import assert_array_close, call_student, cases
+from cnncourse.grading import assert_array_close, call_student, cases
 from cnncourse.layers import max_pool2d_forward as _ref_max_pool2d_forward
 
 # overlapping windows, ties, stride not dividing, non-square windows, batch of 1, random cases
@@ -478,7 +474,7 @@ print("C2 self-check passed")
     ("tests", "test_max_pool_backward", 8, r"""
 # C2 tests (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-""" + _FORBIDDEN_LINE + r"""from cnncourse.grading import assert_array_close, call_student, cases
+from cnncourse.grading import assert_array_close, call_student, cases
 from cnncourse.layers import max_pool2d_forward as _ref_max_pool2d_forward, max_pool2d_backward as _ref_max_pool2d_backward
 
 # overlapping windows, ties, stride not dividing, non-square windows, batch of 1, random cases
@@ -522,7 +518,7 @@ print("C3 self-check passed")
     ("tests", "test_avg_pool_forward", 7, r"""
 # C3 tests (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-""" + _FORBIDDEN_LINE + r"""from cnncourse.grading import assert_array_close, call_student, cases
+from cnncourse.grading import assert_array_close, call_student, cases
 from cnncourse.layers import avg_pool2d_forward as _ref_avg_pool2d_forward
 
 # overlapping windows, ties, stride not dividing, non-square windows, batch of 1, random cases
@@ -563,7 +559,7 @@ print("C4 self-check passed")
     ("tests", "test_avg_pool_backward", 8, r"""
 # C4 tests (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-""" + _FORBIDDEN_LINE + r"""from cnncourse.grading import assert_array_close, call_student, cases
+from cnncourse.grading import assert_array_close, call_student, cases
 from cnncourse.layers import avg_pool2d_forward as _ref_avg_pool2d_forward, avg_pool2d_backward as _ref_avg_pool2d_backward
 
 # overlapping windows, ties, stride not dividing, non-square windows, batch of 1, random cases
@@ -677,7 +673,7 @@ for name, err in grad_errors.items():
     ("tests", "test_grad_check", 5, r"""
 # D2 tests: every gradient you checked agrees with your numerical gradient (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-""" + _FORBIDDEN_LINE + r"""import numpy as _np
+import numpy as _np
 from cnncourse.grading import call_student
 from cnncourse.gradcheck import eval_numerical_gradient_array as _ref_num, rel_error as _rel
 
@@ -707,8 +703,9 @@ $$G_x = \begin{pmatrix}-1&0&1\\-2&0&2\\-1&0&1\end{pmatrix}, \qquad G_y = G_x^\to
 
 Write `sobel_edges(image)` for a 2-D grey image `(H, W)`: run **your** `conv2d_forward` once with
 both filters stacked as `F = 2` output channels (padding 1, so the output is `(H, W)`), and return the
-gradient magnitude `sqrt(gx**2 + gy**2)`. Then look at the result on a handwritten digit from
-scikit-learn's bundled `digits` data set (no download needed) and on a synthetic image.
+gradient magnitude `sqrt(gx**2 + gy**2)`. Then look at the result on a photo that ships with
+matplotlib (Grace Hopper, downsampled to 150 x 128 grey pixels; no download needed) and on a
+synthetic image.
 """),
     ("solution", "sobel_edges_impl", r"""
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=float)
@@ -723,13 +720,13 @@ def sobel_edges(image):
     ### END SOLUTION
 """),
     ("code", r"""
-from sklearn.datasets import load_digits
+import matplotlib.cbook as cbook
 
-digit = load_digits().images[0]                       # 8x8, values 0..16
+photo = plt.imread(cbook.get_sample_data("grace_hopper.jpg"))[::4, ::4].mean(axis=2) / 255   # (150, 128) grey
 yy, xx = np.mgrid[:32, :48]
 synthetic = ((xx - 24) ** 2 + (yy - 16) ** 2 < 100).astype(float) + (xx > 36)   # a disc and a bar
 fig, axes = plt.subplots(2, 2, figsize=(8, 6))
-for row, img in zip(axes, [digit, synthetic]):
+for row, img in zip(axes, [photo, synthetic]):
     row[0].imshow(img, cmap="gray"); row[0].set_title("image")
     row[1].imshow(sobel_edges(img), cmap="magma"); row[1].set_title("Sobel magnitude (your conv)")
     for ax in row:
@@ -746,7 +743,7 @@ print("E1 self-check passed")
     ("tests", "test_sobel_edges", 10, r"""
 # E1 tests (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-""" + _FORBIDDEN_LINE + r"""import numpy as _np
+import numpy as _np
 from cnncourse.grading import assert_array_close, call_student
 from cnncourse.layers import conv2d_forward as _ref_conv
 

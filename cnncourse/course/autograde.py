@@ -80,9 +80,13 @@ def _precheck(folder: Path) -> str:
         return f"no notebook in {folder}"
     for nb in notebooks:
         try:
-            nbformat.read(nb, as_version=4)
+            json.loads(nb.read_text(encoding="utf-8"))
+        except UnicodeDecodeError as exc:
+            return f"{nb.name} is not valid notebook JSON (not UTF-8 text: {exc.reason})"
         except json.JSONDecodeError as exc:
             return f"{nb.name} is not valid notebook JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+        try:
+            nbformat.read(nb, as_version=4)
         except Exception as exc:  # nbformat validation and reader errors
             return f"{nb.name} could not be read as a notebook: {type(exc).__name__}: {str(exc)[:200]}"
     return ""
@@ -91,10 +95,17 @@ def _precheck(folder: Path) -> str:
 _ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception|Exit|Died)\w*):?\s*(.*)$", re.M)
 
 
+_OUT_OF_MEMORY = re.compile(r"Memory allocation .*failed|MemoryError|bad_alloc|Cannot allocate memory|"
+                            r"out of memory", re.I)
+
+
 def _reason_from_log(log: str) -> str:
     if "[killed after" in log:
         return "grading took longer than the per-student limit and was stopped"
     if "DeadKernelError" in log or "Kernel died" in log:
+        if _OUT_OF_MEMORY.search(log):
+            return ("the kernel died after using up its memory limit (a memory blow-up: the "
+                    "per-kernel limit stopped it before it could affect the machine)")
         return ("the kernel died while running the notebook (e.g. os._exit, a segfault, or a memory "
                 "blow-up past the per-kernel limit)")
     matches = [m for m in _ERROR_LINE.finditer(log) if m.group(1) != "NbGraderException"]

@@ -9,6 +9,8 @@
 - :mod:`cnncourse.grading.devices` holds the device handling and the tolerance policy.
 - :func:`tamper_scan` statically flags student cells that patch libraries, redefine test helpers
   or call the references; :func:`render_findings` formats the findings for the autograde report.
+- :func:`verify_tools` (run by :func:`call_student` and the comparisons) fails a test when code in
+  the notebook replaced a toolkit, reference or numpy comparison function.
 
 Typical hidden test cell::
 
@@ -24,6 +26,7 @@ Typical hidden test cell::
 from . import cases, devices
 from .compare import assert_array_close, assert_arrays_close, check_int, check_scalar, plain_array
 from .guard import PRESETS, ForbiddenCallError, forbid
+from .integrity import ToolsModifiedError, verify_tools
 from .sandbox import StudentTimeout, call_student, check_plain_result, time_limit
 from .tamper import Finding, render_findings, scan_submissions, tamper_scan
 
@@ -32,4 +35,5 @@ __all__ = [
     "forbid", "ForbiddenCallError", "PRESETS", "cases", "devices",
     "call_student", "StudentTimeout", "time_limit", "check_plain_result",
     "tamper_scan", "render_findings", "scan_submissions", "Finding",
+    "verify_tools", "ToolsModifiedError",
 ]

@@ -20,6 +20,7 @@ import numpy as np
 
 from .devices import tolerance
 from .hints import shape_hint, value_hint
+from .integrity import verify_tools
 
 __all__ = ["assert_array_close", "assert_arrays_close", "check_scalar", "check_int",
            "plain_array"]
@@ -117,6 +118,7 @@ def assert_array_close(actual: Any, expected: Any, *, name: str = "output",
     Example:
         >>> assert_array_close(np.ones((2, 2)), np.ones((2, 2)))
     """
+    verify_tools()
     if isinstance(expected, _PLAIN_SCALARS) and not isinstance(expected, (bool, np.bool_)):
         check_scalar(actual, expected, name=name, rtol=rtol, atol=atol, hints=hints)
         return
@@ -215,6 +217,7 @@ def _as_plain_number(actual: Any, name: str, hints: Mapping[str, str] | None) ->
 def check_scalar(actual: Any, expected: float, *, name: str = "value", rtol: float | None = None,
                  atol: float | None = None, hints: Mapping[str, str] | None = None) -> None:
     """Assert a student's number is close to ``expected`` (float64 tolerances unless given)."""
+    verify_tools()
     got = float(_as_plain_number(actual, name, hints))
     r, a = tolerance("float64")
     rtol, atol = (r if rtol is None else rtol), (a if atol is None else atol)
@@ -229,6 +232,7 @@ def check_scalar(actual: Any, expected: float, *, name: str = "value", rtol: flo
 def check_int(actual: Any, expected: int, *, name: str = "value",
               hints: Mapping[str, str] | None = None) -> None:
     """Assert a student's answer is exactly the integer ``expected`` (a float 2.0 is refused)."""
+    verify_tools()
     got = _as_plain_number(actual, name, hints)
     if not isinstance(got, Integral):
         _fail(f"`{name}` is the float {got!r}, expected the integer {expected}", "type", hints,

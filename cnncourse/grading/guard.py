@@ -226,7 +226,9 @@ def forbid(*names: str) -> Iterator[None]:
     Args:
         *names: dotted names ("torch.nn.functional.conv2d", "numpy.lib.stride_tricks.as_strided",
             "cnncourse.layers.conv2d_forward") or preset keys of :data:`PRESETS` ("conv", "pool",
-            "stride_tricks", "autograd", "references"). Unknown packages are skipped.
+            "stride_tricks", "autograd", "references"). Names in packages that are not
+            imported yet are not imported for this (torch costs seconds); if the block imports
+            such a package, :class:`ForbiddenCallError` is raised on exit.
 
     Raises:
         ForbiddenCallError: inside the block at the forbidden call, and again on exit when the
@@ -244,7 +246,14 @@ def forbid(*names: str) -> Iterator[None]:
         expanded.extend(PRESETS.get(n, (n,)))
     layer: dict[str, Any] = {}
     patches: list[tuple[Any, str, Any]] = []
+    unloaded: dict[str, str] = {}  # package not imported yet -> first forbidden name in it
     for name in expanded:
+        top = name.split(".")[0]
+        if top not in sys.modules:
+            # Importing torch/scipy only to forbid them costs seconds per grading kernel; a
+            # student function that imports them itself is refused on exit (below).
+            unloaded.setdefault(top, name)
+            continue
         found = resolve_name(name)
         if found is None:
             continue
@@ -285,6 +294,10 @@ def forbid(*names: str) -> Iterator[None]:
         _GUARD.rebuild()
         new = _GUARD.violations[n_before:]
         del _GUARD.violations[n_before:]
+        imported = [n for top, n in unloaded.items() if top in sys.modules]
+        if imported and raised is None and not new:
+            raise ForbiddenCallError(imported[0], "an import made while your function ran (it "
+                                     "imported a library that provides forbidden shortcuts)")
         if new and not isinstance(raised, ForbiddenCallError):
             # The student caught the refusal (and maybe failed later): report the refusal.
             raise ForbiddenCallError(new[0].name, caught=True) \

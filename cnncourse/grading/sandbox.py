@@ -18,12 +18,14 @@ from __future__ import annotations
 import contextlib
 import inspect
 import signal
+import sys
 import threading
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
 from .guard import forbid
+from .integrity import verify_tools
 
 __all__ = ["StudentTimeout", "time_limit", "call_student", "check_plain_result", "REFIRE_S"]
 
@@ -79,12 +81,9 @@ def time_limit(seconds: float | None, what: str = "your function") -> Iterator[N
 # ---------------------------------------------------------------------------- results
 def _plain_types() -> tuple[type, ...]:
     types: list[type] = [np.ndarray, float, int, bool, complex, str, type(None)]
-    try:
-        import torch
-
+    torch = sys.modules.get("torch")  # a tensor can only exist once torch is imported: never import it
+    if torch is not None and hasattr(torch, "Tensor"):
         types += [torch.Tensor, torch.nn.Parameter]
-    except ImportError:  # pragma: no cover
-        pass
     return tuple(types)
 
 
@@ -193,13 +192,16 @@ def call_student(fn: Callable[..., Any], *args: Any, forbidden: Sequence[str] = 
 
     Raises:
         StudentTimeout, ForbiddenCallError, AssertionError (input modified, dishonest result),
-        or whatever the student's function raised.
+        ToolsModifiedError (notebook code replaced a grading/reference/numpy function, see
+        :func:`~cnncourse.grading.integrity.verify_tools`), or whatever the function raised.
     """
     what = f"`{getattr(fn, '__name__', 'your function')}`"
     named = list(zip(_argument_names(fn, args), args)) + list(kwargs.items())
+    verify_tools()  # outside the guard, which temporarily wraps the forbidden references
     snaps = _snapshots(named) if check_inputs else []
     with time_limit(timeout, what), forbid(*forbidden):
         result = fn(*args, **kwargs)
+    verify_tools()
     for label, live, copy in snaps:
         if label.split("[")[0] in allow_inplace:
             continue

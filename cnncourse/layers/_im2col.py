@@ -2,8 +2,8 @@
 
 ``_im2col`` copies every (strided, dilated) ``KH x KW`` window of a padded input into one array of
 shape ``(N, C, KH, KW, H_out, W_out)``: a zero-copy window view (``sliding_window_view``) followed by
-ONE copy into that layout (measured faster than ``KH * KW`` separate block copies). ``_col2im`` is its
-adjoint: a Python loop over the kernel offsets only, each step adding a whole ``(N, C, H_out, W_out)``
+ONE copy into that layout (measured faster than ``KH * KW`` separate block copies). ``_col2im_add``
+is its adjoint: a Python loop over the kernel offsets only, each step adding a whole ``(N, C, H_out, W_out)``
 block back, so overlapping windows add up.
 """
 
@@ -50,15 +50,6 @@ def _im2col(xp: np.ndarray, kh: int, kw: int, h_out: int, w_out: int,
               ::dilation[0], ::dilation[1]]
     # The one real copy, taps before positions so each (c, i, j) row of the GEMM operand is contiguous.
     return np.ascontiguousarray(win.transpose(0, 1, 4, 5, 2, 3))
-
-
-def _col2im(cols: np.ndarray, padded_hw: tuple[int, int], stride: tuple[int, int],
-            dilation: tuple[int, int]) -> np.ndarray:
-    """(N, C, KH, KW, H_out, W_out) -> (N, C, Hp, Wp), summing overlapping windows (adjoint of im2col)."""
-    n, c = cols.shape[:2]
-    dxp = np.zeros((n, c) + tuple(padded_hw), dtype=cols.dtype)
-    _col2im_add(cols, dxp, stride, dilation)
-    return dxp
 
 
 def _col2im_add(cols: np.ndarray, dxp: np.ndarray, stride: tuple[int, int],

@@ -7,27 +7,13 @@ renderer of comparable images (the usual way such generators are written). Media
 
 from __future__ import annotations
 
-import os
-import statistics
-import sys
-import time
+from _bench import compare, header  # first: pins BLAS threads before numpy loads
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from cnncourse.data import IdentityDataset, ShapesDataset, iterate_minibatches  # noqa: E402
+from cnncourse.data import IdentityDataset, ShapesDataset, iterate_minibatches
 
 N, SIZE, REPEATS = 10_000, 64, 3
-
-
-def _median_time(fn, repeats=REPEATS) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def shapes_vectorised():
@@ -78,19 +64,15 @@ def identities_one_by_one():
 
 
 def main() -> None:
-    print(f"ShapesDataset: {N:,} samples of {SIZE}x{SIZE} RGB with boxes and masks "
-          f"(median of {REPEATS})")
-    ours = _median_time(shapes_vectorised)
-    one = _median_time(shapes_one_by_one)
-    pil = _median_time(shapes_pil)
-    print(f"  ours (vectorised batches of 256): {ours:7.2f} s")
-    print(f"  peer: one sample at a time        {one:7.2f} s   ratio peer/ours = {one / ours:5.2f}")
-    print(f"  peer: PIL ImageDraw, images only  {pil:7.2f} s   ratio peer/ours = {pil / ours:5.2f}")
-    print(f"IdentityDataset: 10,000 samples of 32x32 RGB (median of {REPEATS})")
-    ours = _median_time(identities_vectorised)
-    one = _median_time(identities_one_by_one)
-    print(f"  ours (vectorised batches of 512): {ours:7.2f} s")
-    print(f"  peer: one sample at a time        {one:7.2f} s   ratio peer/ours = {one / ours:5.2f}")
+    print(f"ShapesDataset: {N:,} samples of {SIZE}x{SIZE} RGB with boxes and masks; "
+          f"IdentityDataset: 10,000 samples of 32x32 (median of {REPEATS}; ratio = ours / peer)")
+    header()
+    kw = dict(repeat=REPEATS, warmup=0)
+    compare("shapes: vectorised batches of 256 vs one at a time", shapes_vectorised,
+            shapes_one_by_one, **kw)
+    compare("shapes: ours (with masks, boxes) vs PIL images only", shapes_vectorised, shapes_pil, **kw)
+    compare("identities: batches of 512 vs one at a time", identities_vectorised,
+            identities_one_by_one, **kw)
 
 
 if __name__ == "__main__":

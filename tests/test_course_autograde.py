@@ -9,7 +9,9 @@ test then asks one question of that run. Fixture files use the patch format of
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
+import pickle
 import re
 import sqlite3
 from pathlib import Path
@@ -32,10 +34,9 @@ FAULTS = [v for v in VARIANTS if v.name.startswith("f")]
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("a1_autograde")]
 
 
-@pytest.fixture(scope="session")
-def graded(tmp_path_factory):
-    """Release, write every submission, autograde once; return (course_dir, results, printed)."""
-    course = make_course(ROOT, tmp_path_factory.mktemp("course"))
+def _grade_all(course: Path) -> tuple[dict, str]:
+    """Release, write every submission, autograde once; return (results by student, printed)."""
+    make_course(ROOT, course)
     release(course, [A])
     rel = nbformat.read(course / "assignments" / A / f"{A}.ipynb", as_version=4)
     sol = nbformat.read(course / "solutions" / A / f"{A}.ipynb", as_version=4)
@@ -44,7 +45,31 @@ def graded(tmp_path_factory):
         write_submission(course, A, v.name, apply_variant(rel, sol, v))
     printed = io.StringIO()
     results = autograde(course, [A], cell_timeout=30, memory_mb=3072, out=printed)
-    return course, {r.student: r for r in results[A]}, printed.getvalue()
+    return {r.student: r for r in results[A]}, printed.getvalue()
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory, worker_id):
+    """(course_dir, results by student, printed report) of ONE autograde run per pytest run.
+
+    Under pytest-xdist the tests of this module may land on both workers (``xdist_group`` is not
+    honoured with pytest 9 + xdist 3.8), so the run is shared: the first worker grades under a
+    file lock in the run's common temporary folder and pickles the results, the other waits and
+    reads them (the recipe of the pytest-xdist docs, with ``fcntl`` instead of ``filelock``).
+    """
+    if worker_id == "master":
+        course = tmp_path_factory.mktemp("course")
+        return (course, *_grade_all(course))
+    shared = tmp_path_factory.getbasetemp().parent / "a1_autograde"
+    shared.mkdir(exist_ok=True)
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / "results.pickle"
+        if not done.exists():
+            results = _grade_all(shared / "course")
+            done.write_bytes(pickle.dumps(results))
+        results = pickle.loads(done.read_bytes())
+    return (shared / "course", *results)
 
 
 def test_solution_gets_full_marks(graded):
@@ -70,7 +95,9 @@ def test_untouched_release_gets_zero_everywhere(graded):
                          ids=lambda v: v.name)
 def test_bug_loses_points_in_the_expected_test_with_a_pointed_message(graded, variant):
     """Does each buggy submission lose the points of the test that targets its bug, with a
-    feedback message that names the problem, while unrelated tests keep their points?"""
+    feedback message that names the problem, while every other test keeps its points? (Tests that
+    legitimately depend on the broken function, e.g. the student's own gradient check, are listed
+    in the fixture's ``expect-also-lose`` line.)"""
     _, res, _ = graded
     r = res[variant.name]
     assert not r.error, r.error
@@ -79,10 +106,11 @@ def test_bug_loses_points_in_the_expected_test_with_a_pointed_message(graded, va
         t = r.test(gid)
         assert t.score == 0, f"{variant.name}: {gid} kept its points"
         assert re.search(rx, t.message, re.S), f"{variant.name}: {gid} message {t.message!r} !~ {rx!r}"
-    for value in variant.meta.get("expect-keep", []):
-        for gid in [g.strip() for g in value.split(",")]:
-            t = r.test(gid)
-            assert t.score == t.max_score, f"{variant.name}: {gid} lost points: {t.message}"
+    allowed = {gid for gid, _ in variant.expectations("expect-lose")}
+    for value in variant.meta.get("expect-also-lose", []):
+        allowed |= {g.strip() for g in value.split(",")}
+    unexpected = {t.grade_id: t.message for t in r.tests if t.score < t.max_score and t.grade_id not in allowed}
+    assert not unexpected, f"{variant.name}: unrelated tests lost points: {unexpected}"
 
 
 @pytest.mark.parametrize("variant", [v for v in FAULTS if v.meta.get("expect-error")], ids=lambda v: v.name)
@@ -99,7 +127,8 @@ def test_broken_submission_gets_zero_and_a_clear_reason(graded, variant):
 def test_restored_and_duplicated_cells_are_graded_from_the_gradebook(graded):
     """Are deleted/edited test cells restored (so bugs still cost points) and duplicates ignored?"""
     course, res, _ = graded
-    assert res["f05_duplicated_cells"].score == 100
+    dup = res["f05_duplicated_cells"]
+    assert dup.score == 100 and not dup.error, (dup.error, [(t.grade_id, t.message) for t in dup.tests])
     graded_nb = nbformat.read(course / "autograded" / "f04_deleted_and_edited_test_cells" / A / f"{A}.ipynb",
                               as_version=4)
     ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in graded_nb.cells]

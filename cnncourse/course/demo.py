@@ -1,8 +1,9 @@
 """``demo``: the whole grading loop in a temporary course directory, in about a minute.
 
 release -> six submissions (the full solution, the untouched release, two plausible bugs, a
-student who monkeypatches ``numpy.allclose`` and one whose kernel crashes) -> autograde ->
-table, details, tamper flags and the path of the feedback HTML.
+student who monkeypatches ``numpy.allclose`` -- the tests after the patch score 0 and the tamper
+scan flags it -- and one whose kernel crashes) -> autograde -> table, details, tamper flags and
+the path of the feedback HTML. About 45 s on 2 cores.
 """
 
 from __future__ import annotations

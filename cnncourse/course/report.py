@@ -19,6 +19,8 @@ __all__ = ["TestResult", "StudentResult", "cell_messages", "format_table", "form
 class TestResult:
     """One graded cell of one submission."""
 
+    __test__ = False  # not a pytest test class, despite the name
+
     grade_id: str
     score: float
     max_score: float
@@ -80,13 +82,23 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def format_table(results: list[StudentResult]) -> str:
-    """A fixed-width table: one row per student, one column per graded cell, total and status."""
+def format_table(results: list[StudentResult], *, max_width: int = 140) -> str:
+    """A fixed-width table: one row per student, one column per graded cell, total and status.
+
+    When the full test names would make it wider than ``max_width`` the columns are numbered
+    (``T1``, ``T2`` ...) and a legend ``T1 = test name / points`` follows the table.
+    """
     if not results:
         return "(no submissions)"
     ids = [t.grade_id for t in max(results, key=lambda r: len(r.tests)).tests]
     maxes = {t.grade_id: t.max_score for r in results for t in r.tests}
-    head = ["student"] + [f"{_short(g)}/{_fmt(maxes.get(g, 0))}" for g in ids] + ["total", "status"]
+    labels = [f"{_short(g)}/{_fmt(maxes.get(g, 0))}" for g in ids]
+    width = max(len(r.student) for r in results) + sum(len(x) + 2 for x in labels) + 24
+    legend = ""
+    if width > max_width:
+        legend = "\n" + "\n".join(f"T{i + 1} = {lab}" for i, lab in enumerate(labels))
+        labels = [f"T{i + 1}" for i in range(len(ids))]
+    head = ["student"] + labels + ["total", "status"]
     rows = []
     for r in results:
         scores = {t.grade_id: t.score for t in r.tests}
@@ -96,7 +108,7 @@ def format_table(results: list[StudentResult]) -> str:
     widths = [max(len(str(row[i])) for row in [head] + rows) for i in range(len(head))]
     line = lambda row: "  ".join(str(v).rjust(w) if 0 < i < len(row) - 1 else str(v).ljust(w)
                                  for i, (v, w) in enumerate(zip(row, widths)))
-    return "\n".join([line(head), "  ".join("-" * w for w in widths)] + [line(r) for r in rows])
+    return "\n".join([line(head), "  ".join("-" * w for w in widths)] + [line(r) for r in rows]) + legend
 
 
 def format_details(results: list[StudentResult]) -> str:
@@ -106,10 +118,14 @@ def format_details(results: list[StudentResult]) -> str:
         lines = []
         if r.error:
             lines.append(f"  ERROR (graded 0): {r.error}")
+        groups: dict[str, list[TestResult]] = {}  # first line of the message -> tests, in order
         for t in r.tests:
             if t.score < t.max_score and t.message:
-                lines.append(f"  {_short(t.grade_id)} ({_fmt(t.score)}/{_fmt(t.max_score)}): "
-                             + t.message.splitlines()[0][:300])
+                groups.setdefault(t.message.splitlines()[0][:300], []).append(t)
+        for first, tests in groups.items():
+            t = tests[0]
+            also = f" (same error in {', '.join(_short(o.grade_id) for o in tests[1:])})" if tests[1:] else ""
+            lines.append(f"  {_short(t.grade_id)} ({_fmt(t.score)}/{_fmt(t.max_score)}){also}: {first}")
         for flag in r.flags:
             lines.append(f"  FLAG (check by hand): {flag}")
         if r.feedback is not None:

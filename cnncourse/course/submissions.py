@@ -5,11 +5,14 @@ a buggy or tampered submission is stored as the few lines that differ from the s
 
     # title: output size off by one
     # expect-lose: test_conv_output_size :: off by one
+    # expect-also-lose: test_grad_check
     # op: replace conv_output_size_impl
     def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):
         return (size + 2 * padding - dilation * (kernel - 1)) // stride
 
-Header lines (``# key: value``) carry metadata; each ``# op: <name> [<grade_id>]`` line starts an
+Header lines (``# key: value``) carry metadata (the pipeline tests read ``expect-lose: <grade id>
+:: <regex of the feedback message>``, ``expect-also-lose: <ids that may lose points too>``,
+``expect-error: <regex>``, ``expect-flag: <regex>``); each ``# op: <name> [<grade_id>]`` line starts an
 operation whose body is the text up to the next ``# op:``. Operations, applied in order to the
 release notebook whose solution cells were first filled with the instructor's solution:
 

@@ -178,3 +178,12 @@ def test_scalar_and_int_checks():
     with pytest.raises(AssertionError, match="expected a plain number"):
         check_scalar(np.zeros(2), 0.0)
     assert_array_close(2.0, 2.0)  # a scalar expected value goes through check_scalar
+
+
+def test_relative_error_leaves_out_zero_expected_values():
+    """Is the reported max relative error free of the division by ~0 where the expected value is 0?"""
+    expected = np.array([0.0, 2.0, 0.0])
+    with pytest.raises(AssertionError, match=r"max abs error 0\.5, max rel error 0\.25;"):
+        assert_array_close(np.array([0.3, 2.5, 0.0]), expected)
+    with pytest.raises(AssertionError, match=r"max rel error n/a \(expected values are 0 there\)"):
+        assert_array_close(np.array([0.3, 2.0, 0.0]), expected)

@@ -52,10 +52,11 @@ def _grade_all(course: Path) -> tuple[dict, str]:
 def graded(tmp_path_factory, worker_id):
     """(course_dir, results by student, printed report) of ONE autograde run per pytest run.
 
-    Under pytest-xdist the tests of this module may land on both workers (``xdist_group`` is not
-    honoured with pytest 9 + xdist 3.8), so the run is shared: the first worker grades under a
-    file lock in the run's common temporary folder and pickles the results, the other waits and
-    reads them (the recipe of the pytest-xdist docs, with ``fcntl`` instead of ``filelock``).
+    ``--dist loadgroup`` keeps this module on one worker, but grouping has silently broken before
+    (pytest 9.2, pytest-xdist#1386) and ``-n`` without ``--dist loadgroup`` ignores it, so the run
+    is shared safely anyway: the first worker grades under a file lock in the run's common
+    temporary folder and pickles the results, another waits and reads them (the recipe of the
+    pytest-xdist docs, with ``fcntl`` instead of ``filelock``).
     """
     if worker_id == "master":
         course = tmp_path_factory.mktemp("course")

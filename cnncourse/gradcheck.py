@@ -7,7 +7,7 @@ about 1e-10 in float64 but about 1e-2 in float32.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -28,20 +28,9 @@ def eval_numerical_gradient(f: Callable[[np.ndarray], float], x: np.ndarray, h: 
         ``grad`` with ``x``'s shape and dtype.
     """
     x = check_array("x", x, floating=True)
-    if not h > 0:
-        raise ArgumentError("h", "a positive step", h)
     grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
-    while not it.finished:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + h
-        fp = float(f(x))
-        x[i] = old - h
-        fm = float(f(x))
-        x[i] = old
+    for i, fp, fm in _central_pairs(lambda v: float(f(v)), x, h):
         grad[i] = (fp - fm) / (2 * h)
-        it.iternext()
     return grad
 
 
@@ -60,23 +49,31 @@ def eval_numerical_gradient_array(f: Callable[[np.ndarray], np.ndarray], x: np.n
     """
     x = check_array("x", x, floating=True)
     df = check_array("df", df)
-    if not h > 0:
-        raise ArgumentError("h", "a positive step", h)
     grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=[["readwrite"]])
-    while not it.finished:
-        i = it.multi_index
-        old = x[i]
-        x[i] = old + h
-        pos = np.array(f(x), copy=True)
-        x[i] = old - h
-        neg = np.array(f(x), copy=True)
-        x[i] = old
+    for i, pos, neg in _central_pairs(lambda v: np.array(f(v), copy=True), x, h):
         if pos.shape != df.shape:
             raise ArgumentError("df", f"the shape of f(x), {pos.shape}", f"shape {df.shape}")
-        grad[i] = np.sum((pos - neg) * df) / (2 * h)
-        it.iternext()
+        grad[i] = np.sum((pos - neg) * df) / (2 * h)  # difference first: less cancellation error
     return grad
+
+
+def _central_pairs(f: Callable[[np.ndarray], Any], x: np.ndarray,
+                   h: float) -> Iterator[tuple[tuple[int, ...], Any, Any]]:
+    """Iterate ``(i, f(x + h e_i), f(x - h e_i))`` over every index ``i`` of ``x``, restoring ``x[i]``."""
+    if not h > 0:  # checked here, eagerly, not on the first step of the loop
+        raise ArgumentError("h", "a positive step", h)
+
+    def pairs():
+        for i in np.ndindex(x.shape):
+            old = x[i]
+            x[i] = old + h
+            plus = f(x)
+            x[i] = old - h
+            minus = f(x)
+            x[i] = old
+            yield i, plus, minus
+
+    return pairs()
 
 
 def rel_error(x: np.ndarray, y: np.ndarray) -> float:

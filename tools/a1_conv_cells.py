@@ -210,15 +210,12 @@ print("A3 self-check passed")
     ("tests", "test_zero_pad2d", 5, r"""
 # A3 tests (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-import numpy as _np
-from cnncourse.grading import assert_array_close, call_student
+from cnncourse.grading import cases, check_forward
 from cnncourse.layers import zero_pad2d as _ref_pad
 
-from cnncourse.grading import cases
-for _case in cases.pad_cases(seed=13, n=6):
-    _got = call_student(zero_pad2d, **_case, forbidden=("references", "stride_tricks"), timeout=5)
-    assert_array_close(_got, _ref_pad(**_case), name=f"zero_pad2d(x of shape {_case['x'].shape}, padding={_case['padding']}) ({_case.label})",
-                       hints={"shape": "pad only H (by ph on each side) and W (by pw on each side); never N or C"})
+check_forward(zero_pad2d, _ref_pad, cases.pad_cases(seed=13, n=6), output=None, name="zero_pad2d(x, padding)",
+              forbidden=("references", "stride_tricks"), timeout=5,
+              hints={"shape": "pad only H (by ph on each side) and W (by pw on each side); never N or C"})
 ### END HIDDEN TESTS
 """),
     # ------------------------------------------------------------------ B1 conv forward
@@ -274,18 +271,14 @@ print("B1 self-check passed")
     ("tests", "test_conv2d_forward", 15, r"""
 # B1 tests (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-from cnncourse.grading import assert_array_close, call_student, cases
+from cnncourse.grading import cases, check_forward
 from cnncourse.layers import conv2d_forward as _ref_conv
 
 # stride not dividing, non-square inputs and kernels, batch of 1, dilation, no bias, random cases
-for _case in cases.conv_cases(seed=21, n=8):
-    _want, _ = _ref_conv(**_case)
-    _got, _ = call_student(conv2d_forward, **_case, forbidden=""" + _FORBID_CONV + r""", timeout=10)
-    assert_array_close(_got, _want, name=f"out ({_case.label}: x {_case['x'].shape}, w {_case['w'].shape}, "
-                       f"stride={_case['stride']}, padding={_case['padding']}, dilation={_case['dilation']})",
-                       hints={"shape": "H_out = (H + 2*ph - dh*(KH-1) - 1) // sh + 1 (rounded down), likewise W_out: "
-                                       "check the padding and dilation terms and which axis uses which value",
-                              "values": "check the window start i*stride, the dilation step inside the window and the bias"})
+check_forward(conv2d_forward, _ref_conv, cases.conv_cases(seed=21, n=8), forbidden=""" + _FORBID_CONV + r""",
+              hints={"shape": "H_out = (H + 2*ph - dh*(KH-1) - 1) // sh + 1 (rounded down), likewise W_out: "
+                              "check the padding and dilation terms and which axis uses which value",
+                     "values": "check the window start i*stride, the dilation step inside the window and the bias"})
 ### END HIDDEN TESTS
 """),
     # ------------------------------------------------------------------ B2 conv backward
@@ -334,59 +327,39 @@ print("B2 self-check passed (the numerical gradient check in part D tests it pro
     ("tests", "test_conv2d_backward_dx", 8, r"""
 # B2 tests for dx (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-from cnncourse.grading import assert_array_close, call_student, cases
+from cnncourse.grading import cases, check_backward
 from cnncourse.layers import conv2d_forward as _ref_conv, conv2d_backward as _ref_conv_back
 
-for _case in cases.conv_cases(seed=22, n=7):
-    _, _rc = _ref_conv(**_case)
-    _dx_ref, _dw_ref, _db_ref = _ref_conv_back(_case.dout, _rc)
-    _, _cache = call_student(conv2d_forward, **_case, forbidden=""" + _FORBID_CONV + r""", timeout=10)
-    _dx, _dw, _db = call_student(conv2d_backward, _case.dout, _cache, forbidden=""" + _FORBID_CONV + r""", timeout=10)
-    _where = (f"{_case.label}: x {_case['x'].shape}, w {_case['w'].shape}, stride={_case['stride']}, "
-              f"padding={_case['padding']}, dilation={_case['dilation']}")
-    assert_array_close(_dx, _dx_ref, name=f"dx ({_where})",
-                       hints={"shape": "dx has the shape of x: cut the padding (ph rows, pw columns) off dx_pad",
-                              "values": "each output sends dout*w back to ITS window (start i*stride, step dilation) and windows overlap: add (+=)"})
+check_backward(conv2d_forward, conv2d_backward, _ref_conv, _ref_conv_back, cases.conv_cases(seed=22, n=7),
+               grad=0, name="dx", forbidden=""" + _FORBID_CONV + r""",
+               hints={"shape": "dx has the shape of x: cut the padding (ph rows, pw columns) off dx_pad",
+                      "values": "each output sends dout*w back to ITS window (start i*stride, step dilation) and windows overlap: add (+=)"})
 ### END HIDDEN TESTS
 """),
     ("tests", "test_conv2d_backward_dw", 7, r"""
 # B2 tests for dw (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-from cnncourse.grading import assert_array_close, call_student, cases
+from cnncourse.grading import cases, check_backward
 from cnncourse.layers import conv2d_forward as _ref_conv, conv2d_backward as _ref_conv_back
 
-for _case in cases.conv_cases(seed=23, n=7):
-    _, _rc = _ref_conv(**_case)
-    _dx_ref, _dw_ref, _db_ref = _ref_conv_back(_case.dout, _rc)
-    _, _cache = call_student(conv2d_forward, **_case, forbidden=""" + _FORBID_CONV + r""", timeout=10)
-    _dx, _dw, _db = call_student(conv2d_backward, _case.dout, _cache, forbidden=""" + _FORBID_CONV + r""", timeout=10)
-    _where = (f"{_case.label}: x {_case['x'].shape}, w {_case['w'].shape}, stride={_case['stride']}, "
-              f"padding={_case['padding']}, dilation={_case['dilation']}")
-    assert_array_close(_dw, _dw_ref, name=f"dw ({_where})",
-                       hints={"shape": "dw has the shape of w (F, C, KH, KW)",
-                              "values": "dw[f] sums dout[n, f, i, j] * window(n, i, j) over the batch and all positions, "
-                                        "using the same windows (stride, dilation) as the forward pass"})
+check_backward(conv2d_forward, conv2d_backward, _ref_conv, _ref_conv_back, cases.conv_cases(seed=23, n=7),
+               grad=1, name="dw", forbidden=""" + _FORBID_CONV + r""",
+               hints={"shape": "dw has the shape of w (F, C, KH, KW)",
+                      "values": "dw[f] sums dout[n, f, i, j] * window(n, i, j) over the batch and all positions, "
+                                "using the same windows (stride, dilation) as the forward pass"})
 ### END HIDDEN TESTS
 """),
     ("tests", "test_conv2d_backward_db", 5, r"""
 # B2 tests for db (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-from cnncourse.grading import assert_array_close, call_student, cases
+from cnncourse.grading import cases, check_backward
 from cnncourse.layers import conv2d_forward as _ref_conv, conv2d_backward as _ref_conv_back
 
-for _case in cases.conv_cases(seed=24, n=7):
-    _, _rc = _ref_conv(**_case)
-    _dx_ref, _dw_ref, _db_ref = _ref_conv_back(_case.dout, _rc)
-    _, _cache = call_student(conv2d_forward, **_case, forbidden=""" + _FORBID_CONV + r""", timeout=10)
-    _dx, _dw, _db = call_student(conv2d_backward, _case.dout, _cache, forbidden=""" + _FORBID_CONV + r""", timeout=10)
-    _where = (f"{_case.label}: x {_case['x'].shape}, w {_case['w'].shape}, stride={_case['stride']}, "
-              f"padding={_case['padding']}, dilation={_case['dilation']}")
-    if _case["b"] is None:
-        assert _db is None, f"db should be None when the layer has no bias ({_where}), got {type(_db).__name__}"
-    else:
-        assert_array_close(_db, _db_ref, name=f"db ({_where})",
-                           hints={"shape": "db has one entry per filter, shape (F,): sum dout over the batch AND both spatial axes",
-                                  "values": "db[f] is the sum of dout[:, f] over the batch and all output positions"})
+# db must be None for a layer without bias
+check_backward(conv2d_forward, conv2d_backward, _ref_conv, _ref_conv_back, cases.conv_cases(seed=24, n=7),
+               grad=2, name="db", forbidden=""" + _FORBID_CONV + r""",
+               hints={"shape": "db has one entry per filter, shape (F,): sum dout over the batch AND both spatial axes",
+                      "values": "db[f] is the sum of dout[:, f] over the batch and all output positions"})
 ### END HIDDEN TESTS
 """),
     # ------------------------------------------------------------------ C pooling
@@ -425,15 +398,13 @@ print("C1 self-check passed")
     ("tests", "test_max_pool_forward", 7, r"""
 # C1 tests (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-from cnncourse.grading import assert_array_close, call_student, cases
+from cnncourse.grading import cases, check_forward
 from cnncourse.layers import max_pool2d_forward as _ref_max_pool2d_forward
 
 # overlapping windows, ties, stride not dividing, non-square windows, batch of 1, random cases
-for _case in cases.pool_cases(seed=31, n=7):
-    _want, _ = _ref_max_pool2d_forward(**_case)
-    _got, _ = call_student(max_pool2d_forward, **_case, forbidden=""" + _FORBID_CONV + r""", timeout=10)
-    _name = f"out ({_case.label}: x {_case['x'].shape}, kernel_size={_case['kernel_size']}, stride={_case['stride']})"
-    assert_array_close(_got, _want, name=_name, hints={"shape": "H_out = (H - KH) // SH + 1 and W_out = (W - KW) // SW + 1, with stride = kernel_size when stride is None", "values": "window (i, j) starts at (i*SH, j*SW) and has KH rows and KW columns"})
+check_forward(max_pool2d_forward, _ref_max_pool2d_forward, cases.pool_cases(seed=31, n=7), forbidden=""" + _FORBID_CONV + r""",
+              hints={"shape": "H_out = (H - KH) // SH + 1 and W_out = (W - KW) // SW + 1, with stride = kernel_size when stride is None",
+                     "values": "window (i, j) starts at (i*SH, j*SW) and has KH rows and KW columns"})
 ### END HIDDEN TESTS
 """),
     ("md", r"""
@@ -474,17 +445,14 @@ print("C2 self-check passed")
     ("tests", "test_max_pool_backward", 8, r"""
 # C2 tests (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-from cnncourse.grading import assert_array_close, call_student, cases
+from cnncourse.grading import cases, check_backward
 from cnncourse.layers import max_pool2d_forward as _ref_max_pool2d_forward, max_pool2d_backward as _ref_max_pool2d_backward
 
 # overlapping windows, ties, stride not dividing, non-square windows, batch of 1, random cases
-for _case in cases.pool_cases(seed=32, n=7):
-    _, _rc = _ref_max_pool2d_forward(**_case)
-    _want = _ref_max_pool2d_backward(_case.dout, _rc)
-    _, _cache = call_student(max_pool2d_forward, **_case, forbidden=""" + _FORBID_CONV + r""", timeout=10)
-    _got = call_student(max_pool2d_backward, _case.dout, _cache, forbidden=""" + _FORBID_CONV + r""", timeout=10)
-    _name = f"dx ({_case.label}: x {_case['x'].shape}, kernel_size={_case['kernel_size']}, stride={_case['stride']})"
-    assert_array_close(_got, _want, name=_name, hints={"shape": "dx has the shape of x", "values": "only the FIRST maximum of a window (row-major) receives its gradient, and overlapping windows ADD (+=) into dx"})
+check_backward(max_pool2d_forward, max_pool2d_backward, _ref_max_pool2d_forward, _ref_max_pool2d_backward,
+               cases.pool_cases(seed=32, n=7), name="dx", forbidden=""" + _FORBID_CONV + r""",
+               hints={"shape": "dx has the shape of x",
+                      "values": "only the FIRST maximum of a window (row-major) receives its gradient, and overlapping windows ADD (+=) into dx"})
 ### END HIDDEN TESTS
 """),
     ("md", r"""
@@ -518,15 +486,13 @@ print("C3 self-check passed")
     ("tests", "test_avg_pool_forward", 7, r"""
 # C3 tests (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-from cnncourse.grading import assert_array_close, call_student, cases
+from cnncourse.grading import cases, check_forward
 from cnncourse.layers import avg_pool2d_forward as _ref_avg_pool2d_forward
 
 # overlapping windows, ties, stride not dividing, non-square windows, batch of 1, random cases
-for _case in cases.pool_cases(seed=33, n=7):
-    _want, _ = _ref_avg_pool2d_forward(**_case)
-    _got, _ = call_student(avg_pool2d_forward, **_case, forbidden=""" + _FORBID_CONV + r""", timeout=10)
-    _name = f"out ({_case.label}: x {_case['x'].shape}, kernel_size={_case['kernel_size']}, stride={_case['stride']})"
-    assert_array_close(_got, _want, name=_name, hints={"shape": "H_out = (H - KH) // SH + 1 and W_out = (W - KW) // SW + 1, with stride = kernel_size when stride is None", "values": "each output is the MEAN of its window: divide the window sum by KH*KW"})
+check_forward(avg_pool2d_forward, _ref_avg_pool2d_forward, cases.pool_cases(seed=33, n=7), forbidden=""" + _FORBID_CONV + r""",
+              hints={"shape": "H_out = (H - KH) // SH + 1 and W_out = (W - KW) // SW + 1, with stride = kernel_size when stride is None",
+                     "values": "each output is the MEAN of its window: divide the window sum by KH*KW"})
 ### END HIDDEN TESTS
 """),
     ("md", r"""
@@ -559,17 +525,14 @@ print("C4 self-check passed")
     ("tests", "test_avg_pool_backward", 8, r"""
 # C4 tests (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
-from cnncourse.grading import assert_array_close, call_student, cases
+from cnncourse.grading import cases, check_backward
 from cnncourse.layers import avg_pool2d_forward as _ref_avg_pool2d_forward, avg_pool2d_backward as _ref_avg_pool2d_backward
 
 # overlapping windows, ties, stride not dividing, non-square windows, batch of 1, random cases
-for _case in cases.pool_cases(seed=34, n=7):
-    _, _rc = _ref_avg_pool2d_forward(**_case)
-    _want = _ref_avg_pool2d_backward(_case.dout, _rc)
-    _, _cache = call_student(avg_pool2d_forward, **_case, forbidden=""" + _FORBID_CONV + r""", timeout=10)
-    _got = call_student(avg_pool2d_backward, _case.dout, _cache, forbidden=""" + _FORBID_CONV + r""", timeout=10)
-    _name = f"dx ({_case.label}: x {_case['x'].shape}, kernel_size={_case['kernel_size']}, stride={_case['stride']})"
-    assert_array_close(_got, _want, name=_name, hints={"shape": "dx has the shape of x", "values": "each window pixel receives dout/(KH*KW), and overlapping windows ADD (+=) into dx"})
+check_backward(avg_pool2d_forward, avg_pool2d_backward, _ref_avg_pool2d_forward, _ref_avg_pool2d_backward,
+               cases.pool_cases(seed=34, n=7), name="dx", forbidden=""" + _FORBID_CONV + r""",
+               hints={"shape": "dx has the shape of x",
+                      "values": "each window pixel receives dout/(KH*KW), and overlapping windows ADD (+=) into dx"})
 ### END HIDDEN TESTS
 """),
     # ------------------------------------------------------------------ D gradient check

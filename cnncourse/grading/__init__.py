@@ -9,6 +9,8 @@
 - :mod:`cnncourse.grading.devices` holds the device handling and the tolerance policy.
 - :func:`tamper_scan` statically flags student cells that patch libraries, redefine test helpers
   or call the references; :func:`render_findings` formats the findings for the autograde report.
+- :func:`check_forward` and :func:`check_backward` run a student's layer against the reference over
+  a list of cases in one call (the usual hidden test of a layer).
 - :func:`verify_tools` (run by :func:`call_student` and the comparisons) fails a test when code in
   the notebook replaced a toolkit, reference or numpy comparison function.
 
@@ -21,12 +23,16 @@ Typical hidden test cell::
         out, _ = call_student(conv_forward_naive, **case, forbidden=("conv", "references"),
                               timeout=10)
         assert_array_close(out, expected, name=f"out ({case.label})")
+
+or, the same in one call: ``check_forward(conv_forward_naive, conv2d_forward,
+cases.conv_cases(seed=1, n=6), forbidden=("conv", "references"))``.
 """
 
 from . import cases, devices
 from .compare import assert_array_close, assert_arrays_close, check_int, check_scalar, plain_array
 from .guard import PRESETS, ForbiddenCallError, forbid
 from .integrity import ToolsModifiedError, verify_tools
+from .layer_checks import check_backward, check_forward, describe_case
 from .sandbox import StudentTimeout, call_student, check_plain_result, time_limit
 from .tamper import Finding, render_findings, scan_submissions, tamper_scan
 
@@ -35,5 +41,5 @@ __all__ = [
     "forbid", "ForbiddenCallError", "PRESETS", "cases", "devices",
     "call_student", "StudentTimeout", "time_limit", "check_plain_result",
     "tamper_scan", "render_findings", "scan_submissions", "Finding",
-    "verify_tools", "ToolsModifiedError",
+    "verify_tools", "ToolsModifiedError", "check_forward", "check_backward", "describe_case",
 ]

@@ -8,6 +8,8 @@ products carry ~1e-6 relative rounding).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -267,3 +269,106 @@ def test_conv2d_backward_rejects_wrong_dout_shape():
     out, cache = conv2d_forward(X, W, None)
     with pytest.raises(ValueError, match=r"`dout` expected shape \(2, 8, 4, 4\), got shape \(2, 8, 4, 5\)"):
         conv2d_backward(np.zeros((2, 8, 4, 5)), cache)
+
+
+def conv_loop_lr(x, w, b, pads, dilation, groups):
+    """Stride-1 convolution with explicit (top, bottom, left, right) zero padding, via conv_loop."""
+    t, bo, le, r = pads
+    xp = np.pad(x, ((0, 0), (0, 0), (t, bo), (le, r)))
+    return conv_loop(xp, w, b, (1, 1), (0, 0), dilation, groups)
+
+
+def _random_string_padding_case(rng):
+    """Stride 1, kernels of any parity (even ones make 'same' pad asymmetrically), dilation 1-3."""
+    case = _random_conv_case(rng)
+    case["kh"], case["kw"] = (int(v) for v in rng.integers(1, 5, size=2))
+    case["dilation"] = tuple(int(v) for v in rng.integers(1, 4, size=2))
+    case["h"], case["w"] = (int(v) for v in rng.integers(1, 9, size=2))
+    return case
+
+
+STRING_SWEEP = [_random_string_padding_case(np.random.default_rng(4000 + i)) for i in range(24)]
+
+
+def test_string_padding_sweep_covers_even_kernels_and_dilation():
+    """Does the sweep hold even kernels with odd dilation (asymmetric 'same') and kernels > input?"""
+    assert any(c["kh"] % 2 == 0 and c["dilation"][0] % 2 == 1 for c in STRING_SWEEP)
+    assert any(c["kw"] % 2 == 0 and c["dilation"][1] % 2 == 1 for c in STRING_SWEEP)
+    assert any(c["dilation"][0] * (c["kh"] - 1) + 1 > c["h"] for c in STRING_SWEEP)   # 'same' still works
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("mode", ["same", "valid"])
+@pytest.mark.parametrize("idx", range(len(STRING_SWEEP)))
+def test_conv2d_string_padding_matches_torch(idx, mode, dtype):
+    """Does padding='same'/'valid' give torch's output (same size for 'same') and gradients?"""
+    case = STRING_SWEEP[idx]
+    rng = np.random.default_rng(idx)
+    x, w, b = _arrays(case, rng)
+    span = (case["dilation"][0] * (case["kh"] - 1) + 1, case["dilation"][1] * (case["kw"] - 1) + 1)
+    args = dict(stride=1, padding=mode, dilation=case["dilation"], groups=case["groups"])
+    cast = (lambda a: None if a is None else a.astype(dtype))
+    if mode == "valid" and (span[0] > case["h"] or span[1] > case["w"]):
+        with pytest.raises(RuntimeError):                      # torch refuses too
+            F.conv2d(_t(x), _t(w), None if b is None else _t(b), **args)
+        with pytest.raises(ValueError, match=r"`w` expected a kernel no larger than the padded input"):
+            conv2d_forward(cast(x), cast(w), cast(b), **args)
+        return
+    out, cache = conv2d_forward(cast(x), cast(w), cast(b), **args)
+    tx, tw = _t(x), _t(w)
+    tb = None if b is None else _t(b)
+    with warnings.catch_warnings():   # torch warns that even kernels need a zero-padded copy
+        warnings.simplefilter("ignore", UserWarning)
+        ref = F.conv2d(tx, tw, tb, **args)
+    if mode == "same":
+        assert out.shape[2:] == x.shape[2:]
+    assert_close(out, ref.detach().numpy(), dtype)
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = conv2d_backward(dout.astype(dtype), cache)
+    ref.backward(torch.tensor(dout))
+    assert_close(dx, tx.grad.numpy(), dtype)
+    assert_close(dw, tw.grad.numpy(), dtype)
+    if b is not None:
+        assert_close(db, tb.grad.numpy(), dtype)
+
+
+def test_conv2d_same_even_kernel_pads_bottom_right():
+    """A 2x4 kernel with 'same': 1 row (0 top, 1 bottom) and 3 columns (1 left, 2 right), as torch?"""
+    rng = np.random.default_rng(7)
+    x, w, b = rng.standard_normal((2, 3, 5, 6)), rng.standard_normal((4, 3, 2, 4)), rng.standard_normal(4)
+    out, cache = conv2d_forward(x, w, b, padding="same")
+    np.testing.assert_allclose(out, conv_loop_lr(x, w, b, (0, 1, 1, 2), (1, 1), 1), rtol=1e-12, atol=1e-12)
+    # the mirror-image padding (extra on top/left) gives a different answer: the test can tell them apart
+    assert not np.allclose(out, conv_loop_lr(x, w, b, (1, 0, 2, 1), (1, 1), 1))
+    dout = rng.standard_normal(out.shape)
+    num = eval_numerical_gradient_array(lambda a: conv2d_forward(a, w, b, padding="same")[0], x.copy(), dout)
+    assert rel_error(conv2d_backward(dout, cache)[0], num) < 1e-8
+
+
+def test_conv2d_bias_defaults_to_none_like_torch():
+    """Can b be left out (torch's bias=None), giving the same result as b=None?"""
+    x, w = np.random.default_rng(8).standard_normal((1, 2, 4, 4)), np.ones((3, 2, 3, 3))
+    np.testing.assert_array_equal(conv2d_forward(x, w)[0], conv2d_forward(x, w, None)[0])
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(padding="same", stride=2), r"`padding` expected an int or a pair of ints when stride > 1 "
+                                     r"\('same' is not supported for strided convolutions"),
+    (dict(padding="same", stride=(1, 2)), r"'same' is not supported for strided convolutions, "
+                                          r"stride=\(1, 2\)\), got 'same'"),
+    (dict(padding="full"), r"`padding` expected an int, a pair of ints, 'valid' or 'same', got 'full'"),
+])
+def test_conv2d_string_padding_errors(kwargs, match):
+    """Are 'same' with stride > 1 (torch: not supported) and unknown strings rejected, naming padding?"""
+    with pytest.raises(RuntimeError):
+        F.conv2d(torch.zeros(2, 4, 6, 6), torch.zeros(8, 4, 3, 3), **kwargs)
+    with pytest.raises(ValueError, match=match):
+        conv2d_forward(X, W, None, **kwargs)
+
+
+def test_conv2d_valid_with_stride_is_allowed():
+    """'valid' is just padding 0, so stride > 1 is fine (torch agrees)."""
+    x = np.random.default_rng(9).standard_normal((1, 4, 7, 6))
+    out, _ = conv2d_forward(x, np.ones((8, 4, 3, 3)), None, stride=2, padding="valid")
+    np.testing.assert_allclose(out, F.conv2d(torch.tensor(x), torch.ones(8, 4, 3, 3, dtype=torch.float64),
+                                             stride=2, padding="valid").numpy(), rtol=1e-12)

@@ -120,7 +120,7 @@ def test_dropout_statistics_scaling_and_backward():
     assert not dropout_forward(x, 1.0, True, rng)[0].any()
     with pytest.raises(ValueError, match=r"`p` expected a probability in \[0, 1\], got 1.5"):
         dropout_forward(x, 1.5, True, rng)
-    with pytest.raises(ValueError, match=r"`rng` expected a numpy.random.Generator"):
+    with pytest.raises(TypeError, match=r"`rng` expected a numpy.random.Generator"):
         dropout_forward(x, 0.5, True, 0)
 
 
@@ -163,3 +163,19 @@ def test_misc_errors():
         local_response_norm_forward(np.zeros((2, 3)))
     with pytest.raises(ValueError, match=r"`dout` expected shape \(2, 3\) and dtype float64"):
         relu_backward(np.zeros((3, 2)), relu_forward(np.zeros((2, 3)))[1])
+
+
+def test_optional_params_default_to_none_like_torch():
+    """Can bias / weight be left out as in F.linear, F.conv_transpose2d, F.layer_norm, F.group_norm?"""
+    from cnncourse.layers import conv_transpose2d_forward, groupnorm_forward, layernorm_forward
+    rng = np.random.default_rng(30)
+    x, w = rng.standard_normal((3, 4)), rng.standard_normal((2, 4))
+    np.testing.assert_allclose(linear_forward(x, w)[0], F.linear(torch.tensor(x), torch.tensor(w)).numpy(), rtol=1e-12)
+    x4 = rng.standard_normal((2, 4, 3, 3))
+    wt = rng.standard_normal((4, 2, 2, 2))
+    np.testing.assert_allclose(conv_transpose2d_forward(x4, wt)[0],
+                               F.conv_transpose2d(torch.tensor(x4), torch.tensor(wt)).numpy(), rtol=1e-12)
+    np.testing.assert_allclose(layernorm_forward(x4, (3, 3))[0],
+                               F.layer_norm(torch.tensor(x4), (3, 3)).numpy(), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(groupnorm_forward(x4, 2)[0],
+                               F.group_norm(torch.tensor(x4), 2).numpy(), rtol=1e-10, atol=1e-12)

@@ -91,6 +91,43 @@ def test_batchnorm_eval_matches_torch_and_leaves_running_stats(shape, dtype):
         assert_close(ours, theirs.grad.numpy(), dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("shape", [(5, 3), (2, 3, 4, 5)])
+@pytest.mark.parametrize("momentum", [None, 0.3])
+def test_batchnorm_num_batches_tracked_matches_torch_module(shape, momentum, dtype):
+    """Over several training steps and an eval step, do the output, running statistics and the
+    batch counter equal ``nn.BatchNorm{1,2}d(momentum=...)``, momentum=None being the cumulative
+    average 1/num_batches_tracked?"""
+    rng = np.random.default_rng(21)
+    c = shape[1]
+    module = (torch.nn.BatchNorm1d if len(shape) == 2 else torch.nn.BatchNorm2d)(c, momentum=momentum,
+                                                                                 dtype=torch.float64)
+    rm, rv, nbt = np.zeros(c, dtype), np.ones(c, dtype), np.zeros((), np.int64)
+    for step in range(4):
+        training = step < 3
+        module.train(training)
+        x = rng.standard_normal(shape) * (step + 1) + step
+        out, _ = batchnorm_forward(x.astype(dtype), None, None, rm, rv, training, momentum,
+                                   num_batches_tracked=nbt)
+        with torch.no_grad():
+            ref = module(torch.tensor(x))
+        assert_close(out, ref.numpy(), dtype)
+        assert_close(rm, module.running_mean.numpy(), dtype)
+        assert_close(rv, module.running_var.numpy(), dtype)
+        assert nbt.shape == () and int(nbt) == int(module.num_batches_tracked) == min(step + 1, 3)
+
+
+def test_batchnorm_momentum_none_is_the_plain_mean_of_batch_statistics():
+    """Hand check: after k batches the running mean is the average of the k batch means."""
+    rng = np.random.default_rng(22)
+    rm, rv, nbt = np.full(2, 7.0), np.full(2, 7.0), np.zeros((), np.int64)
+    batches = [rng.standard_normal((6, 2)) + i for i in range(3)]
+    for x in batches:
+        batchnorm_forward(x, None, None, rm, rv, True, None, num_batches_tracked=nbt)
+    np.testing.assert_allclose(rm, np.mean([b.mean(axis=0) for b in batches], axis=0), rtol=1e-12)
+    np.testing.assert_allclose(rv, np.mean([b.var(axis=0, ddof=1) for b in batches], axis=0), rtol=1e-12)
+
+
 def test_batchnorm_gradcheck():
     rng = np.random.default_rng(5)
     x, g, b = rng.standard_normal((3, 2, 3, 2)), rng.standard_normal(2), rng.standard_normal(2)
@@ -176,6 +213,12 @@ def test_norm_errors():
         batchnorm_forward(np.zeros((1, 6)), None, None, None, None, True)
     with pytest.raises(ValueError, match=r"`momentum` expected a probability in \[0, 1\]"):
         batchnorm_forward(x, None, None, None, None, True, momentum=1.5)
+    with pytest.raises(ValueError, match=r"`num_batches_tracked` expected a 0-d integer array when momentum=None"):
+        batchnorm_forward(x, None, None, np.zeros(6), np.ones(6), True, momentum=None)
+    with pytest.raises(ValueError, match=r"`num_batches_tracked` expected a 0-D array, got 1-D"):
+        batchnorm_forward(x, None, None, np.zeros(6), np.ones(6), True, None, num_batches_tracked=np.zeros(1, int))
+    with pytest.raises(ValueError, match=r"`num_batches_tracked` expected an integer array, got dtype float64"):
+        batchnorm_forward(x, None, None, np.zeros(6), np.ones(6), True, None, num_batches_tracked=np.zeros(()))
     with pytest.raises(ValueError, match=r"`num_groups` expected a divisor of the 6 channels, got 4"):
         groupnorm_forward(x, 4, None, None)
     with pytest.raises(ValueError, match=r"`normalized_shape` expected the trailing dims"):

@@ -19,6 +19,13 @@ def _float_array(name: str, value: Any, ndim: int | tuple[int, ...] | None = Non
     return arr
 
 
+def _flag(name: str, value: Any) -> bool:
+    """Return ``bool(value)`` for a Python or numpy bool; anything else is a TypeError."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"`{name}` expected a bool, got {value!r} ({type(value).__name__})")
+    return bool(value)
+
+
 def _same_dtype(name: str, value: Any, ref: np.ndarray, ref_name: str = "x") -> np.ndarray:
     """Check ``value`` is an ndarray with ``ref``'s dtype (torch refuses mixed dtypes too)."""
     arr = check_array(name, value)

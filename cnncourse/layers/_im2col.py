@@ -28,14 +28,29 @@ def _offset(i: int, j: int, h_out: int, w_out: int, stride: tuple[int, int],
             slice(w0, w0 + stride[1] * (w_out - 1) + 1, stride[1]))
 
 
-def _pad(x: np.ndarray, padding: tuple[int, int], value: float = 0.0) -> np.ndarray:
-    """Pad H and W of an NCHW array with a constant (a fresh array, even for zero padding)."""
-    ph, pw = padding
-    if ph == 0 and pw == 0:
+def _sides(padding: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """``(ph, pw)`` (symmetric) or ``(top, bottom, left, right)`` -> ``(top, bottom, left, right)``."""
+    if len(padding) == 2:
+        return padding[0], padding[0], padding[1], padding[1]
+    assert len(padding) == 4, padding
+    return tuple(padding)
+
+
+def _padded_size(hw: tuple[int, int], padding: tuple[int, ...]) -> tuple[int, int]:
+    """Spatial size after padding ``hw`` with ``(ph, pw)`` or ``(top, bottom, left, right)``."""
+    t, b, l, r = _sides(padding)
+    return hw[0] + t + b, hw[1] + l + r
+
+
+def _pad(x: np.ndarray, padding: tuple[int, ...], value: float = 0.0) -> np.ndarray:
+    """Pad H and W of an NCHW array with a constant: ``padding`` is ``(ph, pw)`` on both sides or
+    ``(top, bottom, left, right)``. Returns ``x`` itself when there is nothing to pad."""
+    t, b, l, r = _sides(padding)
+    if t == b == l == r == 0:
         return x
     n, c, h, w = x.shape
-    xp = np.full((n, c, h + 2 * ph, w + 2 * pw), value, dtype=x.dtype)
-    xp[:, :, ph:ph + h, pw:pw + w] = x
+    xp = np.full((n, c, h + t + b, w + l + r), value, dtype=x.dtype)
+    xp[:, :, t:t + h, l:l + w] = x
     return xp
 
 
@@ -62,9 +77,10 @@ def _col2im_add(cols: np.ndarray, dxp: np.ndarray, stride: tuple[int, int],
             dxp[:, :, rows, colsl] += cols[:, :, i, j]
 
 
-def _unpad(xp: np.ndarray, padding: tuple[int, int], hw: tuple[int, int]) -> np.ndarray:
-    """Crop the padding back off: (N, C, Hp, Wp) -> contiguous (N, C, H, W)."""
-    ph, pw = padding
-    if ph == 0 and pw == 0 and xp.shape[2:] == tuple(hw):
+def _unpad(xp: np.ndarray, padding: tuple[int, ...], hw: tuple[int, int]) -> np.ndarray:
+    """Crop the padding (``(ph, pw)`` or ``(top, bottom, left, right)``) back off:
+    (N, C, Hp, Wp) -> contiguous (N, C, H, W)."""
+    t, _, l, _ = _sides(padding)
+    if xp.shape[2:] == tuple(hw):
         return xp
-    return np.ascontiguousarray(xp[:, :, ph:ph + hw[0], pw:pw + hw[1]])
+    return np.ascontiguousarray(xp[:, :, t:t + hw[0], l:l + hw[1]])

@@ -5,13 +5,18 @@ training, momentum, eps)``: in training the batch mean and *biased* variance nor
 running statistics are updated IN PLACE with the *unbiased* variance,
 ``running = (1 - momentum) * running + momentum * batch_stat``; in evaluation the running
 statistics normalize and are not touched.
+
+``momentum=None`` is ``torch.nn.BatchNorm*d(momentum=None)``: a cumulative moving average (the
+running statistic is the plain mean over all training batches so far). It needs the batch count,
+which torch keeps in the ``num_batches_tracked`` buffer; pass the same thing here, a 0-d integer
+array updated in place (``np.zeros((), np.int64)`` to start).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from cnncourse._validate import ArgumentError, check_probability
+from cnncourse._validate import ArgumentError, check_array, check_probability
 from cnncourse.layers._checks import _float_array, _optional_vector, _same_dtype
 from cnncourse.layers.norms import _standardize, _standardize_backward
 
@@ -20,8 +25,8 @@ __all__ = ["batchnorm_forward", "batchnorm_backward"]
 
 def batchnorm_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray | None,
                       running_mean: np.ndarray | None, running_var: np.ndarray | None,
-                      training: bool, momentum: float = 0.1,
-                      eps: float = 1e-5) -> tuple[np.ndarray, tuple]:
+                      training: bool, momentum: float | None = 0.1, eps: float = 1e-5, *,
+                      num_batches_tracked: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
     """Forward pass of batch normalization.
 
     Args:
@@ -31,8 +36,12 @@ def batchnorm_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray 
         running_mean, running_var: ``(C,)`` arrays updated in place when ``training``; required
             when not training; may be ``None`` in training (nothing is tracked).
         training: batch statistics (True) or running statistics (False).
-        momentum: weight of the new batch statistic in the running average (torch's convention).
+        momentum: weight of the new batch statistic in the running average (torch's convention),
+            or ``None`` for the cumulative average ``1 / num_batches_tracked`` (needs the counter).
         eps: added to the variance.
+        num_batches_tracked: ``None`` or a 0-d integer array (torch's buffer of the same name),
+            incremented in place by one on every training call; required for ``momentum=None``
+            when running statistics are tracked.
 
     Returns:
         ``out`` with ``x``'s shape and dtype; ``cache``.
@@ -43,7 +52,13 @@ def batchnorm_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray 
     beta = _optional_vector("beta", beta, c, x)
     running_mean = _optional_vector("running_mean", running_mean, c, x)
     running_var = _optional_vector("running_var", running_var, c, x)
-    momentum = check_probability("momentum", momentum, inclusive_high=True)
+    if momentum is not None:
+        momentum = check_probability("momentum", momentum, inclusive_high=True)
+    if num_batches_tracked is not None:
+        check_array("num_batches_tracked", num_batches_tracked, ndim=0)
+        if not np.issubdtype(num_batches_tracked.dtype, np.integer):
+            raise ArgumentError("num_batches_tracked", "an integer array",
+                                f"dtype {num_batches_tracked.dtype}")
     axes = (0,) + tuple(range(2, x.ndim))
     bshape = (1, c) + (1,) * (x.ndim - 2)
     training = bool(training)
@@ -52,6 +67,13 @@ def batchnorm_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray 
         if m < 2:
             raise ArgumentError("x", "more than 1 value per channel when training", f"shape {x.shape}")
         xhat, inv_std, mean, var = _standardize(x, axes, eps)
+        if num_batches_tracked is not None:
+            num_batches_tracked += 1                        # in place: a 0-d array is mutable
+        if momentum is None and (running_mean is not None or running_var is not None):
+            if num_batches_tracked is None:
+                raise ArgumentError("num_batches_tracked", "a 0-d integer array when momentum=None "
+                                    "(the cumulative average needs the batch count)", None)
+            momentum = 1.0 / float(num_batches_tracked)     # cumulative moving average
         if running_mean is not None:
             running_mean *= 1 - momentum
             running_mean += momentum * mean.reshape(c)

@@ -1,7 +1,8 @@
 """2-D convolution (cross-correlation, as in torch) by im2col + one batched matrix product.
 
-Lecture 2 (convolution: stride, padding, dilation, groups). Semantics and argument names follow
-``torch.nn.functional.conv2d(input, weight, bias, stride, padding, dilation, groups)``.
+Lecture 2 (convolution: stride, padding, dilation, groups). Semantics and argument order follow
+``torch.nn.functional.conv2d(input, weight, bias, stride, padding, dilation, groups)`` (our names
+``x, w, b``), including ``padding='valid'`` / ``'same'``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import numpy as np
 
 from cnncourse._validate import ArgumentError, as_pair, check_positive_int
 from cnncourse.layers._checks import _float_array, _kernel_fits, _optional_vector, _same_dtype
-from cnncourse.layers._im2col import _col2im_add, _im2col, _out_size, _pad, _unpad
+from cnncourse.layers._im2col import _col2im_add, _im2col, _pad, _padded_size, _unpad
 
 __all__ = ["conv2d_forward", "conv2d_backward"]
 
@@ -35,14 +36,17 @@ def _conv_from_cols(cols: np.ndarray, w: np.ndarray, groups: int) -> np.ndarray:
 
 
 def _input_grad(dout: np.ndarray, w: np.ndarray, x_hw: tuple[int, int], stride: tuple[int, int],
-                padding: tuple[int, int], dilation: tuple[int, int], groups: int) -> np.ndarray:
-    """dL/dx of a convolution: W^T dout, scattered back by col2im. (N, F, Ho, Wo) -> (N, C, H, W)."""
+                padding: tuple[int, ...], dilation: tuple[int, int], groups: int) -> np.ndarray:
+    """dL/dx of a convolution: W^T dout, scattered back by col2im. (N, F, Ho, Wo) -> (N, C, H, W).
+
+    ``padding`` is ``(ph, pw)`` or ``(top, bottom, left, right)`` (``padding='same'``, even kernels).
+    """
     n, f, h_out, w_out = dout.shape
     _, cg, kh, kw = w.shape
     c = groups * cg
     w_gt = w.reshape(groups, f // groups, cg * kh * kw).transpose(0, 2, 1)  # (g, C/g*KH*KW, F/g)
     dout_g = dout.reshape(n, groups, f // groups, h_out * w_out)             # (N, g, F/g, L)
-    dxp = np.zeros((n, c, x_hw[0] + 2 * padding[0], x_hw[1] + 2 * padding[1]), dtype=dout.dtype)
+    dxp = np.zeros((n, c) + _padded_size(x_hw, padding), dtype=dout.dtype)
     per_image = c * kh * kw * h_out * w_out * dout.itemsize
     step = max(1, _CHUNK_BYTES // per_image)
     dcols = np.empty((min(step, n), groups, cg * kh * kw, h_out * w_out), dtype=dout.dtype)
@@ -72,23 +76,49 @@ def _check_groups(c_in: int, f: int, groups: Any, w: np.ndarray, c_name: str) ->
     return g
 
 
-def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Pair = 1,
-                   padding: Pair = 0, dilation: Pair = 1,
+def _resolve_padding(padding: Pair | str, stride: tuple[int, int], kernel: tuple[int, int],
+                     dilation: tuple[int, int]) -> tuple[int, int, int, int]:
+    """torch's padding argument -> ``(top, bottom, left, right)``.
+
+    ``'valid'`` is no padding; ``'same'`` pads ``d*(k-1)`` in total per axis, half on each side
+    and the odd pixel on the bottom/right (as torch does), and needs stride 1.
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return 0, 0, 0, 0
+        if padding != "same":
+            raise ArgumentError("padding", "an int, a pair of ints, 'valid' or 'same'", repr(padding))
+        if stride != (1, 1):
+            raise ArgumentError("padding", "an int or a pair of ints when stride > 1 "
+                                f"('same' is not supported for strided convolutions, stride={stride})",
+                                repr(padding))
+        th, tw = (d * (k - 1) for k, d in zip(kernel, dilation))   # total padding per axis
+        return th // 2, th - th // 2, tw // 2, tw - tw // 2
+    ph, pw = as_pair("padding", padding, minimum=0)
+    return ph, ph, pw, pw
+
+
+def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pair = 1,
+                   padding: Pair | str = 0, dilation: Pair = 1,
                    groups: int = 1) -> tuple[np.ndarray, tuple]:
     """Forward pass of a 2-D convolution, identical to ``torch.nn.functional.conv2d``.
 
     Args:
         x: input ``(N, C, H, W)``, float32 or float64.
         w: filters ``(F, C / groups, KH, KW)``, same dtype as ``x``.
-        b: biases ``(F,)`` or ``None``.
-        stride, padding, dilation: an int or a pair ``(h, w)``; stride, dilation >= 1, padding >= 0.
+        b: biases ``(F,)`` or ``None`` (the default, as in torch).
+        stride, dilation: an int or a pair ``(h, w)``, each >= 1.
+        padding: an int or a pair ``(ph, pw)`` >= 0 (zeros on both sides), or torch's strings
+            ``'valid'`` (no padding) and ``'same'`` (output size = input size; stride 1 only;
+            total padding ``d*(k-1)`` per axis, the odd pixel on the bottom/right for even kernels).
         groups: number of channel groups; must divide ``C`` and ``F``.
 
     Returns:
         ``out`` of shape ``(N, F, H_out, W_out)`` with
-        ``H_out = (H + 2*ph - dh*(KH - 1) - 1) // sh + 1`` (likewise ``W_out``), dtype of ``x``;
+        ``H_out = (H + pad_top + pad_bottom - dh*(KH - 1) - 1) // sh + 1`` (``2*ph`` for an int
+        padding; likewise ``W_out``), dtype of ``x``;
         ``cache`` = (window columns ``(N, C, KH, KW, H_out, W_out)``, ``w``, whether ``b`` was given,
-        input size, stride, padding, dilation, groups).
+        input size, stride, padding ``(top, bottom, left, right)``, dilation, groups).
 
     Introduced in lecture 2.
     """
@@ -104,10 +134,12 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: P
         raise ArgumentError("w", f"shape (F, C/groups={c // g}, KH, KW) for x with C={c} and groups={g}",
                             f"shape {w.shape}")
     st = as_pair("stride", stride, minimum=1)
-    pd = as_pair("padding", padding, minimum=0)
     dl = as_pair("dilation", dilation, minimum=1)
-    _kernel_fits("w", (h, wd), pd, (kh, kw), dl)
-    h_out, w_out = _out_size(h, kh, st[0], pd[0], dl[0]), _out_size(wd, kw, st[1], pd[1], dl[1])
+    pd = _resolve_padding(padding, st, (kh, kw), dl)           # (top, bottom, left, right)
+    hp, wp = _padded_size((h, wd), pd)
+    _kernel_fits("w", (hp, wp), (0, 0), (kh, kw), dl)
+    h_out = (hp - dl[0] * (kh - 1) - 1) // st[0] + 1
+    w_out = (wp - dl[1] * (kw - 1) - 1) // st[1] + 1
 
     cols = _im2col(_pad(x, pd), kh, kw, h_out, w_out, st, dl)  # (N, C, KH, KW, H_out, W_out)
     out = _conv_from_cols(cols, w, g)                           # (N, F, H_out, W_out)

@@ -19,7 +19,7 @@ __all__ = ["conv_transpose2d_forward", "conv_transpose2d_backward"]
 Pair = int | tuple[int, int]
 
 
-def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None, stride: Pair = 1,
+def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: Pair = 1,
                              padding: Pair = 0, output_padding: Pair = 0, groups: int = 1,
                              dilation: Pair = 1) -> tuple[np.ndarray, tuple]:
     """Forward pass of a transposed convolution, identical to ``torch.nn.functional.conv_transpose2d``.

@@ -32,7 +32,8 @@ def dropout_forward(x: np.ndarray, p: float, training: bool,
     x = _float_array("x", x)
     p = check_probability("p", p, inclusive_high=True)
     if not isinstance(rng, np.random.Generator):
-        raise ArgumentError("rng", "a numpy.random.Generator (np.random.default_rng(seed))", type(rng).__name__)
+        raise TypeError("`rng` expected a numpy.random.Generator (np.random.default_rng(seed)), "
+                        f"got {type(rng).__name__}")
     if not training or p == 0.0:
         return x.copy(), (None, x.shape, x.dtype)
     keep = rng.random(x.shape) >= p                       # kept with probability 1 - p

@@ -10,7 +10,7 @@ from cnncourse.layers._checks import _float_array, _optional_vector, _same_dtype
 __all__ = ["linear_forward", "linear_backward"]
 
 
-def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, tuple]:
+def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> tuple[np.ndarray, tuple]:
     """``out = x @ w.T + b``, exactly ``torch.nn.functional.linear(x, w, b)``.
 
     Args:

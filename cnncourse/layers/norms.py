@@ -53,8 +53,9 @@ def _check_dout(dout, xhat):
     return dout
 
 
-def layernorm_forward(x: np.ndarray, normalized_shape: int | tuple[int, ...], gamma: np.ndarray | None,
-                      beta: np.ndarray | None, eps: float = 1e-5) -> tuple[np.ndarray, tuple]:
+def layernorm_forward(x: np.ndarray, normalized_shape: int | tuple[int, ...],
+                      gamma: np.ndarray | None = None, beta: np.ndarray | None = None,
+                      eps: float = 1e-5) -> tuple[np.ndarray, tuple]:
     """Layer normalization over the trailing ``normalized_shape`` dims (``F.layer_norm``).
 
     Args:
@@ -89,8 +90,8 @@ def layernorm_backward(dout: np.ndarray, cache: tuple):
     return _standardize_backward(dxhat, xhat, inv_std, axes), dgamma, dbeta
 
 
-def groupnorm_forward(x: np.ndarray, num_groups: int, gamma: np.ndarray | None, beta: np.ndarray | None,
-                      eps: float = 1e-5) -> tuple[np.ndarray, tuple]:
+def groupnorm_forward(x: np.ndarray, num_groups: int, gamma: np.ndarray | None = None,
+                      beta: np.ndarray | None = None, eps: float = 1e-5) -> tuple[np.ndarray, tuple]:
     """Group normalization (``F.group_norm``): statistics per sample over each group of C/G channels.
 
     Args:

@@ -35,6 +35,17 @@ c.Execute.timeout = 60  # seconds per cell; an infinite loop loses that cell, th
 c.Execute.interrupt_on_timeout = True
 c.Execute.startup_timeout = 120
 # (nbgrader's Execute always records cell errors and goes on; no allow_errors option needed)
+# nbgrader's autograde steps, with Execute replaced by a subclass that logs which cell runs and
+# in which cell a kernel died (nbgrader deletes the partial notebook; the report needs the cell).
+c.Autograde.autograde_preprocessors = [
+    "cnncourse.course.preprocessors.LocatingExecute",  # reads the Execute.* settings above
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
 # stderr that is not an error (torch/numpy/matplotlib warnings) must not zero a correct cell:
 # nbgrader counts ANY stderr output of a grade cell as a failure, so drop the stderr chunks

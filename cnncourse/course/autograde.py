@@ -12,6 +12,15 @@ Order of the steps (the order matters):
 4. ``generate_feedback`` (HTML per student) and ``export`` (``grades.csv``) once for everyone;
 5. read scores back from the gradebook, failure messages from the autograded notebooks, and run
    the tamper scan on the submitted notebooks.
+
+When nbgrader fails on a student, the reason comes from that student's log
+(``autograded/<student>/<assignment>.autograde.log``): nbgrader deletes the partially executed
+notebook of a dead kernel, so the cell is taken from the lines that
+:class:`~cnncourse.course.preprocessors.LocatingExecute` logs (the cell the kernel died in, or the
+last cell started before the per-student wall clock ran out), and a memory blow-up is recognised by
+the grading kernel's own stop message (:data:`~cnncourse.course.kernel.OUT_OF_MEMORY_MARK`).
+A dead kernel still costs every cell of that notebook (nbgrader's behaviour, kept: the cells that
+had passed before the crash were graded in a kernel that then failed, so no partial credit).
 """
 
 from __future__ import annotations
@@ -27,7 +36,8 @@ from typing import TextIO
 import nbformat
 
 from cnncourse.course._nbgrader import kernel_env, run_nbgrader
-from cnncourse.course.kernel import DEFAULT_MEMORY_MB, GRADING_KERNEL, write_kernelspec
+from cnncourse.course.kernel import DEFAULT_MEMORY_MB, GRADING_KERNEL, OUT_OF_MEMORY_MARK, write_kernelspec
+from cnncourse.course.preprocessors import DIED_MARK, RUNNING_MARK
 from cnncourse.course.release import generate_release, list_assignments
 from cnncourse.course.report import StudentResult, TestResult, cell_messages, format_details, format_table
 
@@ -97,17 +107,37 @@ _ERROR_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w*(?:Error|Exception|Exit|Died)\w*
 
 _OUT_OF_MEMORY = re.compile(r"Memory allocation .*failed|MemoryError|bad_alloc|Cannot allocate memory|"
                             r"out of memory", re.I)
+_RUNNING = re.compile(re.escape(RUNNING_MARK) + r" (.+)$", re.M)
+_DIED = re.compile(re.escape(DIED_MARK) + r" (.+)$", re.M)
+_GUARD_STOP = re.compile(re.escape(OUT_OF_MEMORY_MARK) + r": (.+?)(?:, so no later cell.*)?$", re.M)
+
+
+def _last(pattern: re.Pattern, log: str) -> str:
+    found = pattern.findall(log)
+    return found[-1].strip() if found else ""
 
 
 def _reason_from_log(log: str) -> str:
+    """Why nbgrader failed on one student, and in which cell, from its log.
+
+    The cell comes from the lines :class:`~cnncourse.course.preprocessors.LocatingExecute` logs
+    (the partially executed notebook is deleted by nbgrader when the kernel dies).
+    """
+    running = _last(_RUNNING, log)
     if "[killed after" in log:
-        return "grading took longer than the per-student limit and was stopped"
+        return ("grading took longer than the per-student limit and was stopped"
+                + (f" while running {running}" if running else " before any cell ran"))
     if "DeadKernelError" in log or "Kernel died" in log:
+        where = _last(_DIED, log) or running
+        at = f" in {where}" if where else ""
+        stop = _last(_GUARD_STOP, log)
+        if stop:
+            return (f"the kernel ran out of memory{at} and was stopped by the grading kernel's memory "
+                    f"guard (a memory blow-up: {stop})")
         if _OUT_OF_MEMORY.search(log):
-            return ("the kernel died after using up its memory limit (a memory blow-up: the "
+            return (f"the kernel died{at} after using up its memory limit (a memory blow-up: the "
                     "per-kernel limit stopped it before it could affect the machine)")
-        return ("the kernel died while running the notebook (e.g. os._exit, a segfault, or a memory "
-                "blow-up past the per-kernel limit)")
+        return f"the kernel died{at} (e.g. os._exit, a segfault, or a crash in native code)"
     matches = [m for m in _ERROR_LINE.finditer(log) if m.group(1) != "NbGraderException"]
     if matches:
         m = matches[-1]

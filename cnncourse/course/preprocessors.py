@@ -1,5 +1,8 @@
 """nbgrader preprocessors of the course (named in ``nbgrader_config.py``).
 
+:class:`LocatingExecute` replaces nbgrader's ``Execute`` in the autograding step: it logs which
+cell is running and the cell in which the kernel died, for the autograde report.
+
 :class:`DropDuplicateIds` replaces nbgrader's ``DeduplicateIds`` in the sanitizing step.
 nbgrader's version keeps the LAST cell of each grade id and empties the ``nbgrader`` metadata of
 the other copies (``{}``); with ``OverwriteCells.add_missing_cells`` on, the next step then looks
@@ -11,9 +14,13 @@ last copy is graded as before.
 
 from __future__ import annotations
 
-from nbgrader.preprocessors import DeduplicateIds
+from nbclient.exceptions import DeadKernelError
+from nbgrader.preprocessors import DeduplicateIds, Execute
 
-__all__ = ["DropDuplicateIds"]
+__all__ = ["DropDuplicateIds", "LocatingExecute", "describe_cell", "RUNNING_MARK", "DIED_MARK"]
+
+RUNNING_MARK = "[cnncourse] running"
+DIED_MARK = "[cnncourse] kernel died in"
 
 
 class DropDuplicateIds(DeduplicateIds):
@@ -24,3 +31,47 @@ class DropDuplicateIds(DeduplicateIds):
         if "nbgrader" in cell.metadata and not cell.metadata["nbgrader"]:
             del cell.metadata["nbgrader"]
         return cell, resources
+
+
+def describe_cell(nb, index: int) -> str:
+    """``cell 18/51 (grade id avg_pool_forward_impl): `def avg_pool2d_forward(...)``` for a report.
+
+    Cells without a grade id (self-checks, cells a student added) are located by the nearest
+    graded cell above them.
+    """
+    cell = nb.cells[index]
+    gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+    if gid:
+        what = f"grade id {gid}"
+    else:
+        above = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells[:index]]
+        above = [g for g in above if g]
+        what = f"no grade id, after {above[-1]}" if above else "no grade id, before any graded cell"
+    lines = [ln.strip() for ln in cell.source.splitlines() if ln.strip()]
+    first = lines[0] if lines else ""
+    first = first if len(first) <= 80 else first[:77] + "..."
+    return f"cell {index + 1}/{len(nb.cells)} ({what}): `{first}`"
+
+
+class LocatingExecute(Execute):
+    """nbgrader's ``Execute`` that logs which cell runs, and which one the kernel died in.
+
+    When a kernel dies (``os._exit``, a segfault, the memory guard of the grading kernel)
+    nbgrader fails the whole notebook and deletes the partially executed copy, so nothing but
+    the log says where it happened. This preprocessor logs :data:`RUNNING_MARK` before each
+    code cell and :data:`DIED_MARK` when ``DeadKernelError`` comes out of one; the autograder
+    reads the last of these lines (also after killing a run that exceeded the per-student wall
+    clock). Everything else (configuration under ``Execute.*``, scores: 0 everywhere when the
+    kernel dies) is nbgrader's.
+    """
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code" or not cell.source.strip():
+            return super().preprocess_cell(cell, resources, index)
+        where = describe_cell(self.nb, index)
+        self.log.info("%s %s", RUNNING_MARK, where)
+        try:
+            return super().preprocess_cell(cell, resources, index)
+        except DeadKernelError:
+            self.log.error("%s %s", DIED_MARK, where)
+            raise

@@ -35,6 +35,31 @@ def _t(a):
     return torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=True)
 
 
+def _compare_with_torch(forward, backward, torch_fn, x, w, b, args, dtype, rng):
+    """Run our forward/backward and torch's (autograd) on the same float64 data; compare all four.
+
+    Returns our output (for extra checks by the caller).
+    """
+    cast = (lambda a: None if a is None else a.astype(dtype))
+    out, cache = forward(cast(x), cast(w), cast(b), **args)
+    tx, tw = _t(x), _t(w)
+    tb = None if b is None else _t(b)
+    with warnings.catch_warnings():   # torch warns that 'same' with even kernels needs a padded copy
+        warnings.simplefilter("ignore", UserWarning)
+        ref = torch_fn(tx, tw, tb, **args)
+    assert_close(out, ref.detach().numpy(), dtype)
+    dout = rng.standard_normal(out.shape)
+    dx, dw, db = backward(dout.astype(dtype), cache)
+    ref.backward(torch.tensor(dout))
+    assert_close(dx, tx.grad.numpy(), dtype)
+    assert_close(dw, tw.grad.numpy(), dtype)
+    if b is None:
+        assert db is None
+    else:
+        assert_close(db, tb.grad.numpy(), dtype)
+    return out
+
+
 def conv_loop(x, w, b, stride, padding, dilation, groups):
     """Slow, obviously-correct convolution: one dot product per output element."""
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
@@ -101,20 +126,7 @@ def test_conv2d_matches_torch(idx, dtype):
     rng = np.random.default_rng(idx)
     x, w, b = _arrays(case, rng)
     args = dict(stride=case["stride"], padding=case["padding"], dilation=case["dilation"], groups=case["groups"])
-    out, cache = conv2d_forward(x.astype(dtype), w.astype(dtype), None if b is None else b.astype(dtype), **args)
-    tx, tw = _t(x), _t(w)
-    tb = None if b is None else _t(b)
-    ref = F.conv2d(tx, tw, tb, **args)
-    assert_close(out, ref.detach().numpy(), dtype)
-    dout = rng.standard_normal(out.shape)
-    dx, dw, db = conv2d_backward(dout.astype(dtype), cache)
-    ref.backward(torch.tensor(dout))
-    assert_close(dx, tx.grad.numpy(), dtype)
-    assert_close(dw, tw.grad.numpy(), dtype)
-    if b is None:
-        assert db is None
-    else:
-        assert_close(db, tb.grad.numpy(), dtype)
+    _compare_with_torch(conv2d_forward, conv2d_backward, F.conv2d, x, w, b, args, dtype, rng)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -131,18 +143,8 @@ def test_conv_transpose2d_matches_torch(idx, dtype):
     pd = tuple(min(p, ((s0 - 1) * s + d * (k - 1) + o) // 2) for p, s0, s, d, k, o in
                zip(case["padding"], (case["h"], case["w"]), st, dl, (kh, kw), op))
     args = dict(stride=st, padding=pd, output_padding=op, groups=case["groups"], dilation=dl)
-    out, cache = conv_transpose2d_forward(x.astype(dtype), w.astype(dtype),
-                                          None if b is None else b.astype(dtype), **args)
-    tx, tw = _t(x), _t(w)
-    tb = None if b is None else _t(b)
-    ref = F.conv_transpose2d(tx, tw, tb, **args)
-    assert_close(out, ref.detach().numpy(), dtype)
-    dout = rng.standard_normal(out.shape)
-    dx, dw, db = conv_transpose2d_backward(dout.astype(dtype), cache)
-    ref.backward(torch.tensor(dout))
-    assert_close(dx, tx.grad.numpy(), dtype)
-    assert_close(dw, tw.grad.numpy(), dtype)
-    assert (db is None) if b is None else np.allclose(db, tb.grad.numpy())
+    _compare_with_torch(conv_transpose2d_forward, conv_transpose2d_backward, F.conv_transpose2d,
+                        x, w, b, args, dtype, rng)
 
 
 @pytest.mark.parametrize("idx", [0, 3, 7, 12, 21])
@@ -314,22 +316,9 @@ def test_conv2d_string_padding_matches_torch(idx, mode, dtype):
         with pytest.raises(ValueError, match=r"`w` expected a kernel no larger than the padded input"):
             conv2d_forward(cast(x), cast(w), cast(b), **args)
         return
-    out, cache = conv2d_forward(cast(x), cast(w), cast(b), **args)
-    tx, tw = _t(x), _t(w)
-    tb = None if b is None else _t(b)
-    with warnings.catch_warnings():   # torch warns that even kernels need a zero-padded copy
-        warnings.simplefilter("ignore", UserWarning)
-        ref = F.conv2d(tx, tw, tb, **args)
+    out = _compare_with_torch(conv2d_forward, conv2d_backward, F.conv2d, x, w, b, args, dtype, rng)
     if mode == "same":
         assert out.shape[2:] == x.shape[2:]
-    assert_close(out, ref.detach().numpy(), dtype)
-    dout = rng.standard_normal(out.shape)
-    dx, dw, db = conv2d_backward(dout.astype(dtype), cache)
-    ref.backward(torch.tensor(dout))
-    assert_close(dx, tx.grad.numpy(), dtype)
-    assert_close(dw, tw.grad.numpy(), dtype)
-    if b is not None:
-        assert_close(db, tb.grad.numpy(), dtype)
 
 
 def test_conv2d_same_even_kernel_pads_bottom_right():

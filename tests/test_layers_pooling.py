@@ -94,6 +94,18 @@ def _random_pool_case(rng, dilation=True):
             return dict(shape=(int(rng.integers(1, 3)), int(rng.integers(1, 4)), h, w), k=k, s=s, p=p, d=d)
 
 
+def _compare_with_torch(forward, backward, torch_fn, x, dtype, rng, *args, **kwargs):
+    """Our forward/backward vs torch's (autograd) on the same float64 ``x``; returns our output."""
+    out, cache = forward(x.astype(dtype), *args, **kwargs)
+    tx = torch.tensor(x, requires_grad=True)
+    ref = torch_fn(tx, *args, **kwargs)
+    assert_close(out, ref.detach().numpy(), dtype)
+    dout = rng.standard_normal(out.shape)
+    ref.backward(torch.tensor(dout))
+    assert_close(backward(dout.astype(dtype), cache), tx.grad.numpy(), dtype)
+    return out
+
+
 MAX_CASES = [_random_pool_case(np.random.default_rng(2000 + i)) for i in range(30)]
 AVG_CASES = [_random_pool_case(np.random.default_rng(3000 + i), dilation=False) for i in range(20)]
 
@@ -113,14 +125,8 @@ def test_max_pool_matches_torch(idx, dtype, ties):
     rng = np.random.default_rng(idx)
     # integer values in a small range force many ties inside windows
     x = rng.integers(0, 3, size=case["shape"]).astype(np.float64) if ties else rng.standard_normal(case["shape"])
-    args = (case["k"], case["s"], case["p"], case["d"])
-    out, cache = max_pool2d_forward(x.astype(dtype), *args)
-    tx = torch.tensor(x, requires_grad=True)
-    ref = F.max_pool2d(tx, *args)
-    assert_close(out, ref.detach().numpy(), dtype)
-    dout = rng.standard_normal(out.shape)
-    ref.backward(torch.tensor(dout))
-    assert_close(max_pool2d_backward(dout.astype(dtype), cache), tx.grad.numpy(), dtype)
+    _compare_with_torch(max_pool2d_forward, max_pool2d_backward, F.max_pool2d, x, dtype, rng,
+                        case["k"], case["s"], case["p"], case["d"])
 
 
 def _empty_window(size, k, s, p, d, n_out):
@@ -171,14 +177,8 @@ def test_max_pool_ceil_mode_matches_torch(idx, dtype, ties):
     case = CEIL_MAX_CASES[idx]
     rng = np.random.default_rng(idx)
     x = rng.integers(0, 3, size=case["shape"]).astype(np.float64) if ties else rng.standard_normal(case["shape"])
-    args = (case["k"], case["s"], case["p"], case["d"], True)
-    out, cache = max_pool2d_forward(x.astype(dtype), *args)
-    tx = torch.tensor(x, requires_grad=True)
-    ref = F.max_pool2d(tx, *args)
-    assert_close(out, ref.detach().numpy(), dtype)
-    dout = rng.standard_normal(out.shape)
-    ref.backward(torch.tensor(dout))
-    assert_close(max_pool2d_backward(dout.astype(dtype), cache), tx.grad.numpy(), dtype)
+    _compare_with_torch(max_pool2d_forward, max_pool2d_backward, F.max_pool2d, x, dtype, rng,
+                        case["k"], case["s"], case["p"], case["d"], True)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -190,13 +190,8 @@ def test_avg_pool_ceil_mode_matches_torch(idx, mode, dtype):
     rng = np.random.default_rng(idx)
     x = rng.standard_normal(case["shape"])
     kw = dict(count_include_pad=mode == "include_pad", divisor_override=3 if mode == "divisor_override" else None)
-    out, cache = avg_pool2d_forward(x.astype(dtype), case["k"], case["s"], case["p"], ceil_mode=True, **kw)
-    tx = torch.tensor(x, requires_grad=True)
-    ref = F.avg_pool2d(tx, case["k"], case["s"], case["p"], ceil_mode=True, **kw)
-    assert_close(out, ref.detach().numpy(), dtype)
-    dout = rng.standard_normal(out.shape)
-    ref.backward(torch.tensor(dout))
-    assert_close(avg_pool2d_backward(dout.astype(dtype), cache), tx.grad.numpy(), dtype)
+    _compare_with_torch(avg_pool2d_forward, avg_pool2d_backward, F.avg_pool2d, x, dtype, rng,
+                        case["k"], case["s"], case["p"], ceil_mode=True, **kw)
 
 
 @pytest.mark.parametrize("idx", range(0, len(CEIL_MAX_CASES), 3))
@@ -355,13 +350,8 @@ def test_avg_pool_matches_torch(idx, include_pad, dtype):
     case = AVG_CASES[idx]
     rng = np.random.default_rng(idx)
     x = rng.standard_normal(case["shape"])
-    out, cache = avg_pool2d_forward(x.astype(dtype), case["k"], case["s"], case["p"], count_include_pad=include_pad)
-    tx = torch.tensor(x, requires_grad=True)
-    ref = F.avg_pool2d(tx, case["k"], case["s"], case["p"], count_include_pad=include_pad)
-    assert_close(out, ref.detach().numpy(), dtype)
-    dout = rng.standard_normal(out.shape)
-    ref.backward(torch.tensor(dout))
-    assert_close(avg_pool2d_backward(dout.astype(dtype), cache), tx.grad.numpy(), dtype)
+    out = _compare_with_torch(avg_pool2d_forward, avg_pool2d_backward, F.avg_pool2d, x, dtype, rng,
+                              case["k"], case["s"], case["p"], count_include_pad=include_pad)
     if dtype == np.float64:
         np.testing.assert_allclose(out, avg_pool_loop(x, case["k"], case["s"], case["p"], include_pad), rtol=1e-12)
 

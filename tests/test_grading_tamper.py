@@ -145,6 +145,6 @@ def test_render_findings():
     """Does the report name the cell, line, rule and snippet, and say so when clean?"""
     text = render_findings(tamper_scan(notebook("import os\nos._exit(1)")), title="alice")
     assert text.splitlines()[0] == "alice"
-    assert "cell 2 (answer_0), line 2: [process-control]" in text and "os._exit(1)" in text
+    assert "cell 3 (answer_0), line 2: [process-control]" in text  # 1-based: cell_index 2 and "os._exit(1)" in text
     assert "rules:" in text
     assert render_findings([], title="bob") == "bob\n  no tampering found"

@@ -44,8 +44,9 @@ class Finding:
     message: str
 
     def __str__(self) -> str:
+        # cells are counted from 1 in reports, as in the autograde report's "cell 34/52"
         where = "notebook" if self.cell_index is None else (
-            f"cell {self.cell_index}" + (f" ({self.cell_id})" if self.cell_id else ""))
+            f"cell {self.cell_index + 1}" + (f" ({self.cell_id})" if self.cell_id else ""))
         line = f", line {self.line}" if self.line else ""
         return f"{where}{line}: [{self.rule}] {self.message}: {self.snippet}"
 

@@ -3,7 +3,11 @@
 ``conv_output_size`` is the slide formula ``(N + 2P - D(F - 1) - 1) / S + 1``. A network built with
 torch floors the division silently; in the lecture we want to SEE when the stride does not divide
 (the slide's N=7, F=3, S=3 gives 2.33), so exact division is the default and ``floor=True`` gives
-torch's rule.
+torch's rule. ``ceil_mode=True`` is torch's pooling rule (lecture 3): round up, but drop a last window
+that would start in the right padding. This module is the formula's one home: the layers
+(:mod:`cnncourse.layers`, :mod:`cnncourse.signal`) and the grading cases size their outputs with
+:func:`conv_output_size` after checking their own arguments (so that errors name those), and pooling,
+whose error reports both axes' sizes, with the unchecked ``_output_size`` it is built on.
 
 ``receptive_field`` builds the per-layer table of lecture 2 ("Convolutional Algorithms: receptive
 field"): with ``r_0 = 1, j_0 = 1`` and the effective kernel ``k' = D(K - 1) + 1``::
@@ -27,42 +31,79 @@ from cnncourse._validate import ArgumentError, check_positive_int
 __all__ = ["conv_output_size", "receptive_field", "ReceptiveFieldRow", "format_receptive_field_table"]
 
 
+def _span(size: int, kernel: int, padding: int, dilation: int) -> int:
+    """``N + 2P - D(F-1) - 1``: how far the first window can slide inside the padded input."""
+    return size + 2 * padding - dilation * (kernel - 1) - 1
+
+
+def _output_size(size: int, kernel: int, stride: int, padding: int, dilation: int,
+                 ceil_mode: bool = False) -> int:
+    """The formula unchecked: ``span / S + 1`` floored (or ceiled with torch's pooling rule).
+
+    May return ``<= 0`` when the kernel does not fit; callers have validated their arguments
+    (:func:`cnncourse.layers.max_pool2d_forward` reports the sizes of both axes in its error).
+    """
+    span = _span(size, kernel, padding, dilation)
+    if not ceil_mode:
+        return span // stride + 1
+    out = -(-span // stride) + 1
+    if (out - 1) * stride >= size + padding:   # the last window would start in the right padding
+        out -= 1
+    return out
+
+
 def conv_output_size(size: int, kernel: int, stride: int = 1, padding: int = 0, dilation: int = 1,
-                     *, floor: bool = False) -> int:
+                     *, floor: bool = False, ceil_mode: bool = False) -> int:
     """Output size of a convolution or pooling along one axis.
 
     Args:
         size: input size ``N`` (>= 1); kernel ``F`` (>= 1); stride ``S`` (>= 1); padding ``P`` (>= 0);
             dilation ``D`` (>= 1).
         floor: round down like torch instead of requiring ``S`` to divide ``N + 2P - D(F-1) - 1``.
+        ceil_mode: round up like torch's pooling ``ceil_mode=True`` (lecture 3), dropping a last
+            window that would start in the right padding; then the kernel may overhang the padded
+            input as long as one window remains. Not together with ``floor``.
 
     Returns:
         ``(N + 2P - D(F - 1) - 1) / S + 1``.
 
     Raises:
-        ValueError: the kernel does not fit in the padded input, or (unless ``floor``) the stride
-            does not divide, e.g. ``conv_output_size(7, 3, stride=3)`` -> 2.33.
+        ValueError: the kernel does not fit in the padded input (with ``ceil_mode``: no window is
+            left), or (unless ``floor`` or ``ceil_mode``) the stride does not divide, e.g.
+            ``conv_output_size(7, 3, stride=3)`` -> 2.33.
 
     Example:
         >>> conv_output_size(7, 3, stride=2)
         3
         >>> conv_output_size(7, 3, stride=3, floor=True)
         2
+        >>> conv_output_size(5, 2, stride=2, ceil_mode=True)
+        3
     """
     size = check_positive_int("size", size)
     kernel = check_positive_int("kernel", kernel)
     stride = check_positive_int("stride", stride)
     padding = check_positive_int("padding", padding, minimum=0)
     dilation = check_positive_int("dilation", dilation)
-    span = size + 2 * padding - dilation * (kernel - 1) - 1
+    if floor and ceil_mode:
+        raise ArgumentError("ceil_mode", "False when floor=True (one rounding rule)", ceil_mode)
+    effective = dilation * (kernel - 1) + 1   # the dilated kernel's extent
+    if ceil_mode:
+        out = _output_size(size, kernel, stride, padding, dilation, ceil_mode=True)
+        if out < 1:
+            raise ArgumentError("kernel", f"an effective kernel D(F-1)+1 leaving an output size >= 1 "
+                                f"with ceil_mode (padded size {size + 2 * padding}, stride {stride})",
+                                f"{effective}: output size would be {out}")
+        return out
+    span = _span(size, kernel, padding, dilation)
     if span < 0:
         raise ArgumentError("kernel", f"an effective kernel D(F-1)+1 <= padded size {size + 2 * padding}",
-                            dilation * (kernel - 1) + 1)
+                            effective)
     if span % stride and not floor:
         raise ArgumentError(
             "stride", f"a stride dividing N + 2P - D(F-1) - 1 = {span} (or pass floor=True)",
             f"{stride}: output size would be {span / stride + 1:.2f}")
-    return span // stride + 1
+    return _output_size(size, kernel, stride, padding, dilation)
 
 
 @dataclass(frozen=True)

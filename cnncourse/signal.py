@@ -13,9 +13,9 @@ the small, channel-free operations that lecture needs:
   convolution (lecture 02, "transposed convolution").
 
 Shapes: ``x`` is ``(L,)``, ``(H, W)`` or ``(D, H, W)``; ``w`` has the same number of axes,
-``(KL,)``, ``(KH, KW)`` or ``(KD, KH, KW)``. Output sizes follow PyTorch (floor):
+``(KL,)``, ``(KH, KW)`` or ``(KD, KH, KW)``. Output sizes are lecture 02's formula,
+:func:`cnncourse.arithmetic.conv_output_size`, floored as PyTorch does:
 ``out = floor((size + 2 * padding - dilation * (kernel - 1) - 1) / stride) + 1``.
-Use :func:`cnncourse.arithmetic.conv_output_size` for the strict (exact-division) rule.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 
 from cnncourse._validate import ArgumentError, check_array
+from cnncourse.arithmetic import conv_output_size
 
 __all__ = ["conv_as_toeplitz", "convolve", "correlate", "correlate1d", "convolve1d"]
 
@@ -53,16 +54,24 @@ def _check_pair(x: np.ndarray, w: np.ndarray) -> None:
                             f"{w.ndim}-D with shape {w.shape}")
 
 
-def _output_shape(shape: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...],
-                  padding: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[int, ...]:
+def _conv_args(shape: tuple[int, ...], kernel: tuple[int, ...], stride: IntOrTuple, padding: IntOrTuple,
+               dilation: IntOrTuple) -> tuple[tuple[int, ...], ...]:
+    """Normalise stride, padding, dilation to one int per axis; return them and the output shape."""
+    nd = len(kernel)
+    s = _as_tuple("stride", stride, nd, 1)
+    p = _as_tuple("padding", padding, nd, 0)
+    d = _as_tuple("dilation", dilation, nd, 1)
+    for name, dims in (("x", shape), ("w", kernel)):
+        if 0 in dims:   # as in torch: an empty axis has no output size, padded or not
+            raise ArgumentError(name, "an array without empty axes", f"shape {dims}")
     out = []
-    for n, k, s, p, d in zip(shape, kernel, stride, padding, dilation):
-        span = d * (k - 1) + 1  # extent of the dilated filter
-        if n + 2 * p < span:
+    for n, k, sa, pa, da in zip(shape, kernel, s, p, d):
+        try:
+            out.append(conv_output_size(n, k, sa, pa, da, floor=True))
+        except ArgumentError:   # the only failure left: the filter does not fit; name `w`
             raise ArgumentError("w", f"a filter whose dilated extent fits the padded input "
-                                f"({n} + 2*{p} = {n + 2 * p})", f"extent {span}")
-        out.append((n + 2 * p - span) // s + 1)
-    return tuple(out)
+                                f"({n} + 2*{pa} = {n + 2 * pa})", f"extent {da * (k - 1) + 1}") from None
+    return s, p, d, tuple(out)
 
 
 def correlate(x: np.ndarray, w: np.ndarray, *, stride: IntOrTuple = 1, padding: IntOrTuple = 0,
@@ -82,10 +91,7 @@ def correlate(x: np.ndarray, w: np.ndarray, *, stride: IntOrTuple = 1, padding: 
     """
     _check_pair(x, w)
     nd = x.ndim
-    s = _as_tuple("stride", stride, nd, 1)
-    p = _as_tuple("padding", padding, nd, 0)
-    d = _as_tuple("dilation", dilation, nd, 1)
-    out_shape = _output_shape(x.shape, w.shape, s, p, d)
+    s, p, d, out_shape = _conv_args(x.shape, w.shape, stride, padding, dilation)
     xp = np.pad(x, [(pi, pi) for pi in p])
     span = tuple(di * (k - 1) + 1 for di, k in zip(d, w.shape))
     # windows: out-axes then window-axes, e.g. (H', W', span_h, span_w) before striding
@@ -148,10 +154,7 @@ def conv_as_toeplitz(w: np.ndarray, input_shape: int | Sequence[int], *, stride:
     check_array("w", w, ndim=(1, 2, 3))
     shape = _as_tuple("input_shape", input_shape, w.ndim, 1)
     nd = w.ndim
-    s = _as_tuple("stride", stride, nd, 1)
-    p = _as_tuple("padding", padding, nd, 0)
-    d = _as_tuple("dilation", dilation, nd, 1)
-    out_shape = _output_shape(shape, w.shape, s, p, d)
+    s, p, d, out_shape = _conv_args(shape, w.shape, stride, padding, dilation)
     T = np.zeros((int(np.prod(out_shape)), int(np.prod(shape))), dtype=w.dtype)
     # every (output position, filter tap) pair, as index grids of shape (*out_shape, *w.shape)
     grids = np.indices(out_shape + w.shape)

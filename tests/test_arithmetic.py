@@ -91,3 +91,27 @@ def test_arithmetic_errors_and_table_format():
     assert text.splitlines()[0].split() == ["Layer", "Kernel", "Stride", "Dilation", "Padding", "Input",
                                             "Output", "RF", "Jump"]
     assert text.splitlines()[1].split() == ["c1", "3", "1", "1", "0", "8", "6", "3", "1"]
+
+
+def test_conv_output_size_ceil_mode_matches_torch_pooling():
+    """Does ceil_mode round up and drop a last window starting in the right padding, as torch's pools do?"""
+    assert conv_output_size(5, 2, stride=2, ceil_mode=True) == 3          # 1 2 | 3 4 | 5
+    assert conv_output_size(3, 2, 2, padding=1, ceil_mode=True) == 2       # a third window would start in padding
+    assert conv_output_size(2, 3, 2, ceil_mode=True) == 1                  # kernel 3 > input 2: one window
+    checked = 0
+    for n, k, s, p, d in np.random.default_rng(1).integers(1, 6, size=(300, 5)):
+        n, k, s, p, d = int(n), int(k), int(s), int(p) % (k // 2 + 1), int(d)   # torch: padding <= k/2
+        try:
+            ref = torch.nn.functional.max_pool2d(torch.zeros(1, 1, n, 1), (k, 1), (s, 1), (p, 0), (d, 1),
+                                                 ceil_mode=True).shape[2]
+        except RuntimeError:   # torch: "Output size is too small"
+            ref = None
+        if ref is None:
+            with pytest.raises(ValueError, match=r"`kernel` expected an effective kernel .* with ceil_mode"):
+                conv_output_size(n, k, s, p, d, ceil_mode=True)
+        else:
+            assert conv_output_size(n, k, s, p, d, ceil_mode=True) == ref, (n, k, s, p, d)
+            checked += 1
+    assert checked > 100
+    with pytest.raises(ValueError, match=r"`ceil_mode` expected False when floor=True"):
+        conv_output_size(7, 3, floor=True, ceil_mode=True)

@@ -146,3 +146,11 @@ def test_errors_name_the_argument():
         correlate1d(np.zeros((3, 3)), np.ones(2))
     with pytest.raises(ValueError, match="`input_shape` expected an int or 2 ints"):
         conv_as_toeplitz(np.ones((2, 2)), (5, 5, 5))
+
+
+def test_empty_axes_are_refused_like_torch():
+    """An empty input or filter axis has no output size: do we refuse it, as torch does, naming the array?"""
+    with pytest.raises(ValueError, match=r"`x` expected an array without empty axes, got shape \(0,\)"):
+        correlate(np.zeros(0), np.ones(1), padding=1)
+    with pytest.raises(ValueError, match=r"`w` expected an array without empty axes, got shape \(3, 0\)"):
+        correlate(np.zeros((4, 4)), np.ones((3, 0)))

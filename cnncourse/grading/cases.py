@@ -1,4 +1,4 @@
-"""Seeded randomized test cases, so hard-coding a visible example cannot pass (issue 5).
+"""Seeded randomized test cases, so hard-coding a visible example cannot pass.
 
 Each generator yields :class:`Case` objects: plain dicts of keyword arguments that can be passed
 straight to the student's forward function and to the reference (``fn(**case)``), plus a ``label``
@@ -8,17 +8,20 @@ of every generator cover the edge categories in a fixed order; the rest are rand
 small so that naive Python loops finish quickly on two CPU cores.
 
 Same ``seed`` and ``n`` give the same cases (numpy ``default_rng``); arrays are float64 unless
-``dtype`` says otherwise.
+``dtype`` says otherwise. Output sizes come from lecture 02's formula,
+:func:`cnncourse.arithmetic.conv_output_size` (floored, as torch does).
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from cnncourse.arithmetic import conv_output_size
+
 __all__ = ["Case", "conv_cases", "pool_cases", "batchnorm_cases", "pad_cases",
-           "output_size_cases", "out_size"]
+           "output_size_cases"]
 
 
 class Case(dict):
@@ -42,9 +45,10 @@ class Case(dict):
         return Case(self.label, self.dout, **{k: self[k] for k in keys if k in self})
 
 
-def out_size(size: int, kernel: int, stride: int, padding: int, dilation: int = 1) -> int:
-    """torch's floor rule ``(size + 2P - D(K-1) - 1) // S + 1`` (duplicated here on purpose)."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+def _out_hw(hw: Sequence[int], kernel: Sequence[int], stride: Sequence[int], padding: Sequence[int],
+            dilation: Sequence[int] = (1, 1)) -> tuple[int, ...]:
+    """``(H_out, W_out)`` by torch's floor rule; ValueError when the kernel does not fit."""
+    return tuple(conv_output_size(*args, floor=True) for args in zip(hw, kernel, stride, padding, dilation))
 
 
 def _check_n(n: int) -> int:
@@ -71,8 +75,7 @@ def _conv_case(rng: np.random.Generator, label: str, xs, ks, stride, padding, di
     x = rng.standard_normal((n, c, h, w)).astype(dtype)
     wt = rng.standard_normal((f, c, kh, kw)).astype(dtype)
     b = rng.standard_normal(f).astype(dtype) if bias else None
-    ho = out_size(h, kh, stride[0], padding[0], dilation[0])
-    wo = out_size(w, kw, stride[1], padding[1], dilation[1])
+    ho, wo = _out_hw((h, w), (kh, kw), stride, padding, dilation)
     dout = rng.standard_normal((n, f, ho, wo)).astype(dtype)
     return Case(label, x=x, w=wt, b=b, stride=stride, padding=padding, dilation=dilation,
                 dout=dout)
@@ -96,9 +99,11 @@ def conv_cases(seed: int, n: int = 6, *, dtype: Any = np.float64,
             padding = tuple(int(p) for p in rng.integers(0, 3, size=2))
             dilation = tuple(int(d) for d in rng.integers(1, 3, size=2))
             h, w = (int(s) for s in rng.integers(3, max_size + 1, size=2))
-            if min(out_size(h, kh, stride[0], padding[0], dilation[0]),
-                   out_size(w, kw, stride[1], padding[1], dilation[1])) >= 1:
+            try:
+                _out_hw((h, w), (kh, kw), stride, padding, dilation)
                 break
+            except ValueError:   # the dilated kernel does not fit the padded input: draw again
+                continue
         xs = (int(rng.integers(1, 4)), int(rng.integers(1, 4)), h, w)
         ks = (int(rng.integers(1, 5)), int(kh), int(kw))
         yield _conv_case(rng, "random", xs, ks, stride, padding, dilation,
@@ -121,8 +126,7 @@ def _pool_case(rng, label, xs, kernel, stride, padding, ties, dtype) -> Case:
         x = rng.integers(0, 3, size=xs).astype(dtype)  # few distinct values: many ties
     else:
         x = rng.standard_normal(xs).astype(dtype)
-    ho = out_size(xs[2], kernel[0], stride[0], padding[0])
-    wo = out_size(xs[3], kernel[1], stride[1], padding[1])
+    ho, wo = _out_hw(xs[2:], kernel, stride, padding)
     dout = rng.standard_normal((xs[0], xs[1], ho, wo)).astype(dtype)
     return Case(label, x=x, kernel_size=kernel, stride=stride, dout=dout)
 
@@ -202,7 +206,10 @@ def output_size_cases(seed: int, n: int = 8) -> Iterator[Case]:
                 k, s, p, d = (int(v) for v in (rng.integers(1, 8), rng.integers(1, 5),
                                                 rng.integers(0, 4), rng.integers(1, 4)))
                 size = int(rng.integers(d * (k - 1) + 1, 64))
-                if (size + 2 * p - d * (k - 1) - 1) % s == 0:
+                try:
+                    conv_output_size(size, k, s, p, d)   # exact division, or ValueError
                     break
+                except ValueError:
+                    continue
             label = "random"
         yield Case(label, size=size, kernel=k, stride=s, padding=p, dilation=d)

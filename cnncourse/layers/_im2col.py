@@ -15,11 +15,6 @@ from numpy.lib.stride_tricks import sliding_window_view
 __all__: list[str] = []
 
 
-def _out_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
-    """torch's floor rule: ``(size + 2p - d(k-1) - 1) // s + 1``."""
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
 def _offset(i: int, j: int, h_out: int, w_out: int, stride: tuple[int, int],
             dilation: tuple[int, int]) -> tuple[slice, slice]:
     """Rows/columns of the padded input seen by kernel tap ``(i, j)`` across all windows."""

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from cnncourse._validate import ArgumentError, as_pair, check_positive_int
+from cnncourse.arithmetic import conv_output_size
 from cnncourse.layers._checks import _float_array, _kernel_fits, _optional_vector, _same_dtype
 from cnncourse.layers._im2col import _col2im_add, _im2col, _pad, _padded_size, _unpad
 
@@ -138,8 +139,9 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, st
     pd = _resolve_padding(padding, st, (kh, kw), dl)           # (top, bottom, left, right)
     hp, wp = _padded_size((h, wd), pd)
     _kernel_fits("w", (hp, wp), (0, 0), (kh, kw), dl)
-    h_out = (hp - dl[0] * (kh - 1) - 1) // st[0] + 1
-    w_out = (wp - dl[1] * (kw - 1) - 1) // st[1] + 1
+    # Lecture 2's formula on the padded size (padding may differ per side), floored as in torch.
+    h_out = conv_output_size(hp, kh, st[0], 0, dl[0], floor=True)
+    w_out = conv_output_size(wp, kw, st[1], 0, dl[1], floor=True)
 
     cols = _im2col(_pad(x, pd), kh, kw, h_out, w_out, st, dl)  # (N, C, KH, KW, H_out, W_out)
     out = _conv_from_cols(cols, w, g)                           # (N, F, H_out, W_out)

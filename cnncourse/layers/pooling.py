@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from cnncourse._validate import ArgumentError, as_pair
+from cnncourse.arithmetic import _output_size
 from cnncourse.layers._checks import _flag, _float_array, _kernel_fits, _pad_fits
 from cnncourse.layers._im2col import _offset, _pad, _padded_size, _unpad
 
@@ -24,15 +25,6 @@ __all__ = [
 ]
 
 Pair = int | tuple[int, int]
-
-
-def _pool_out_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
-    """torch's ``pooling_output_shape``: floor (or ceil) rule, last window starting inside."""
-    span = size + 2 * p - d * (k - 1) - 1
-    out = (span + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1
-    return out
 
 
 def _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode):
@@ -46,7 +38,8 @@ def _pool_args(x, kernel_size, stride, padding, dilation, ceil_mode):
     _pad_fits("padding", p, k)
     if not ceil_mode:
         _kernel_fits("kernel_size", x.shape[2:], p, k, d)
-    hw_out = tuple(_pool_out_size(x.shape[2 + a], k[a], s[a], p[a], d[a], ceil_mode) for a in range(2))
+    # torch's pooling_output_shape is lecture 2's formula (cnncourse.arithmetic), floored or ceiled.
+    hw_out = tuple(_output_size(x.shape[2 + a], k[a], s[a], p[a], d[a], ceil_mode) for a in range(2))
     if min(hw_out) < 1:   # ceil_mode only: the floor rule's failures were caught above
         eff = tuple(d[a] * (k[a] - 1) + 1 for a in range(2))
         raise ArgumentError("kernel_size", f"an effective kernel leaving an output size >= 1 for input "

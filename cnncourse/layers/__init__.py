@@ -17,7 +17,7 @@ from cnncourse.layers.conv import conv2d_backward, conv2d_forward
 from cnncourse.layers.conv_transpose import conv_transpose2d_backward, conv_transpose2d_forward
 from cnncourse.layers.dropout import dropout_backward, dropout_forward
 from cnncourse.layers.linear import linear_backward, linear_forward
-from cnncourse.layers.losses import softmax_cross_entropy
+from cnncourse.layers.losses import binary_cross_entropy_with_logits, softmax_cross_entropy
 from cnncourse.layers.lrn import local_response_norm_backward, local_response_norm_forward
 from cnncourse.layers.norms import (
     groupnorm_backward, groupnorm_forward, instancenorm_backward, instancenorm_forward,
@@ -46,6 +46,6 @@ __all__ = [
     "sigmoid_forward", "sigmoid_backward",
     "tanh_forward", "tanh_backward",
     "linear_forward", "linear_backward",
-    "softmax_cross_entropy",
+    "softmax_cross_entropy", "binary_cross_entropy_with_logits",
     "local_response_norm_forward", "local_response_norm_backward",
 ]

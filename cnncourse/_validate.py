@@ -18,6 +18,7 @@ __all__ = [
     "check_ndim",
     "check_positive_int",
     "check_probability",
+    "describe",
 ]
 
 
@@ -29,7 +30,9 @@ class ArgumentError(ValueError):
         super().__init__(f"`{name}` expected {expected}, got {got}")
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
+    """What arrived, for the "got ..." part of a message: shape and dtype of an array or tensor,
+    else the value's repr and type name, e.g. ``"array of shape (3, 2) and dtype float32"``."""
     if isinstance(value, np.ndarray):
         return f"array of shape {value.shape} and dtype {value.dtype}"
     shape = getattr(value, "shape", None)
@@ -42,11 +45,11 @@ def check_array(name: str, value: Any, *, ndim: int | Sequence[int] | None = Non
                 floating: bool = False) -> np.ndarray:
     """Return ``value`` if it is a numpy array with the given ndim (and a float dtype if asked)."""
     if not isinstance(value, np.ndarray):
-        raise TypeError(f"`{name}` expected a numpy.ndarray, got {_describe(value)}")
+        raise TypeError(f"`{name}` expected a numpy.ndarray, got {describe(value)}")
     if ndim is not None:
         check_ndim(name, value, ndim)
     if floating and not np.issubdtype(value.dtype, np.floating):
-        raise ArgumentError(name, "a floating-point array (float32 or float64)", _describe(value))
+        raise ArgumentError(name, "a floating-point array (float32 or float64)", describe(value))
     return value
 
 
@@ -61,7 +64,7 @@ def check_ndim(name: str, value: Any, ndim: int | Sequence[int]) -> None:
 def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
     """Return ``int(value)`` if it is an integer >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"`{name}` expected an integer >= {minimum}, got {_describe(value)}")
+        raise TypeError(f"`{name}` expected an integer >= {minimum}, got {describe(value)}")
     if value < minimum:
         raise ArgumentError(name, f"an integer >= {minimum}", value)
     return int(value)

@@ -6,21 +6,14 @@ from typing import Any
 
 import torch
 
-from cnncourse._validate import ArgumentError
-
-
-def _describe(value: Any) -> str:
-    shape = getattr(value, "shape", None)
-    if shape is not None and hasattr(value, "dtype"):
-        return f"{type(value).__name__} of shape {tuple(shape)} and dtype {value.dtype}"
-    return f"{value!r} ({type(value).__name__})"
+from cnncourse._validate import ArgumentError, describe
 
 
 def check_tensor(name: str, value: Any, *, ndim: int | None = None, last: int | None = None,
                  floating: bool = False) -> torch.Tensor:
     """Return ``value`` if it is a tensor of the given ndim / last-dimension size / float dtype."""
     if not isinstance(value, torch.Tensor):
-        raise TypeError(f"`{name}` expected a torch.Tensor, got {_describe(value)}")
+        raise TypeError(f"`{name}` expected a torch.Tensor, got {describe(value)}")
     if ndim is not None and value.ndim != ndim:
         raise ArgumentError(name, f"a {ndim}-D tensor", f"shape {tuple(value.shape)}")
     if last is not None and (value.ndim == 0 or value.shape[-1] != last):

@@ -1,4 +1,4 @@
-"""The grading pipeline end to end, through the real nbgrader commands (issue 5).
+"""The grading pipeline end to end, through the real nbgrader commands.
 
 One session-scoped course directory holds ALL submissions (the solution, the untouched release,
 the buggy and the tampered fixtures of ``tests/fixtures/a1_conv/``) and is autograded once; each

@@ -14,6 +14,7 @@ import numpy as np
 __all__ = [
     "ArgumentError",
     "as_pair",
+    "as_tuple",
     "check_array",
     "check_ndim",
     "check_positive_int",
@@ -70,20 +71,31 @@ def check_positive_int(name: str, value: Any, *, minimum: int = 1) -> int:
     return int(value)
 
 
-def as_pair(name: str, value: Any, *, minimum: int = 0) -> tuple[int, int]:
-    """Normalise an int or a pair of ints (torch's ``_pair``) and check each is >= ``minimum``."""
+def as_tuple(name: str, value: Any, n: int, *, minimum: int = 0, expected: str | None = None
+             ) -> tuple[int, ...]:
+    """Normalise an int or a length-``n`` tuple/list of ints (torch's ``_ntuple``), each >= ``minimum``.
+
+    ``expected`` words the "expected ..." part of a wrong length or type (default: "an int or
+    ``n`` ints (one per axis)").
+    """
+    expected = expected or f"an int or {n} int{'s' * (n != 1)} (one per axis)"
     if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ArgumentError(name, "an int or a pair of ints", value)
-        pair = tuple(value)
+        if len(value) != n:
+            raise ArgumentError(name, expected, value)
+        values = tuple(value)
     else:
-        pair = (value, value)
-    for v in pair:
+        values = (value,) * n
+    for v in values:
         if isinstance(v, bool) or not isinstance(v, Integral):
-            raise TypeError(f"`{name}` expected an int or a pair of ints, got {value!r}")
+            raise TypeError(f"`{name}` expected {expected}, got {value!r}")
         if v < minimum:
             raise ArgumentError(name, f"values >= {minimum}", value)
-    return int(pair[0]), int(pair[1])
+    return tuple(int(v) for v in values)
+
+
+def as_pair(name: str, value: Any, *, minimum: int = 0) -> tuple[int, int]:
+    """Normalise an int or a pair of ints (torch's ``_pair``) and check each is >= ``minimum``."""
+    return as_tuple(name, value, 2, minimum=minimum, expected="an int or a pair of ints")
 
 
 def check_probability(name: str, value: Any, *, inclusive_high: bool = False) -> float:

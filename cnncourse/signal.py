@@ -20,30 +20,16 @@ Shapes: ``x`` is ``(L,)``, ``(H, W)`` or ``(D, H, W)``; ``w`` has the same numbe
 
 from __future__ import annotations
 
-from numbers import Integral
 from typing import Sequence
 
 import numpy as np
 
-from cnncourse._validate import ArgumentError, check_array
+from cnncourse._validate import ArgumentError, as_tuple, check_array
 from cnncourse.arithmetic import conv_output_size
 
 __all__ = ["conv_as_toeplitz", "convolve", "correlate", "correlate1d", "convolve1d"]
 
 IntOrTuple = int | Sequence[int]
-
-
-def _as_tuple(name: str, value: IntOrTuple, ndim: int, minimum: int) -> tuple[int, ...]:
-    """Normalise an int or a length-``ndim`` sequence of ints, each >= ``minimum``."""
-    values = tuple(value) if isinstance(value, (tuple, list)) else (value,) * ndim
-    if len(values) != ndim:
-        raise ArgumentError(name, f"an int or {ndim} ints (one per axis)", value)
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, Integral):
-            raise TypeError(f"`{name}` expected an int or a tuple of ints, got {value!r}")
-        if v < minimum:
-            raise ArgumentError(name, f"values >= {minimum}", value)
-    return tuple(int(v) for v in values)
 
 
 def _check_pair(x: np.ndarray, w: np.ndarray) -> None:
@@ -58,9 +44,9 @@ def _conv_args(shape: tuple[int, ...], kernel: tuple[int, ...], stride: IntOrTup
                dilation: IntOrTuple) -> tuple[tuple[int, ...], ...]:
     """Normalise stride, padding, dilation to one int per axis; return them and the output shape."""
     nd = len(kernel)
-    s = _as_tuple("stride", stride, nd, 1)
-    p = _as_tuple("padding", padding, nd, 0)
-    d = _as_tuple("dilation", dilation, nd, 1)
+    s = as_tuple("stride", stride, nd, minimum=1)
+    p = as_tuple("padding", padding, nd, minimum=0)
+    d = as_tuple("dilation", dilation, nd, minimum=1)
     for name, dims in (("x", shape), ("w", kernel)):
         if 0 in dims:   # as in torch: an empty axis has no output size, padded or not
             raise ArgumentError(name, "an array without empty axes", f"shape {dims}")
@@ -152,7 +138,7 @@ def conv_as_toeplitz(w: np.ndarray, input_shape: int | Sequence[int], *, stride:
         Array of shape ``(prod(out_shape), prod(input_shape))`` and the dtype of ``w``.
     """
     check_array("w", w, ndim=(1, 2, 3))
-    shape = _as_tuple("input_shape", input_shape, w.ndim, 1)
+    shape = as_tuple("input_shape", input_shape, w.ndim, minimum=1)
     nd = w.ndim
     s, p, d, out_shape = _conv_args(shape, w.shape, stride, padding, dilation)
     T = np.zeros((int(np.prod(out_shape)), int(np.prod(shape))), dtype=w.dtype)

@@ -154,3 +154,11 @@ def test_empty_axes_are_refused_like_torch():
         correlate(np.zeros(0), np.ones(1), padding=1)
     with pytest.raises(ValueError, match=r"`w` expected an array without empty axes, got shape \(3, 0\)"):
         correlate(np.zeros((4, 4)), np.ones((3, 0)))
+
+
+def test_per_axis_arguments_name_the_axis_count():
+    """Does a non-int stride say how many ints it wants (shared `as_tuple` of cnncourse._validate)?"""
+    with pytest.raises(TypeError, match=r"`stride` expected an int or 1 int \(one per axis\), got 1.5"):
+        correlate(np.zeros(4), np.zeros(3), stride=1.5)
+    with pytest.raises(TypeError, match=r"`dilation` expected an int or 3 ints \(one per axis\)"):
+        correlate(np.zeros((4, 4, 4)), np.zeros((2, 2, 2)), dilation=(1, 2.0, 1))

@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 
 from cnncourse._validate import ArgumentError, check_array, check_probability
-from cnncourse.layers._checks import _float_array, _optional_vector, _same_dtype
-from cnncourse.layers.norms import _standardize, _standardize_backward
+from cnncourse.layers._checks import _float_array, _optional_vector
+from cnncourse.layers.norms import _affine, _affine_backward, _check_dout, _standardize, _standardize_backward
 
 __all__ = ["batchnorm_forward", "batchnorm_backward"]
 
@@ -86,10 +86,7 @@ def batchnorm_forward(x: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray 
                                 "a (C,) array when training=False", None)
         inv_std = (1.0 / np.sqrt(running_var + eps)).reshape(bshape)
         xhat = (x - running_mean.reshape(bshape)) * inv_std
-    out = xhat * gamma.reshape(bshape) if gamma is not None else xhat.copy()
-    if beta is not None:
-        out += beta.reshape(bshape)
-    return out, (xhat, inv_std, gamma, beta is not None, training, axes)
+    return _affine(xhat, gamma, beta, bshape), (xhat, inv_std, gamma, beta is not None, training, axes)
 
 
 def batchnorm_backward(dout: np.ndarray, cache: tuple):
@@ -100,14 +97,9 @@ def batchnorm_backward(dout: np.ndarray, cache: tuple):
         In evaluation mode the statistics are constants, so ``dx = dout * gamma / sqrt(var + eps)``.
     """
     xhat, inv_std, gamma, has_beta, training, axes = cache
-    dout = _same_dtype("dout", dout, xhat, "x")
-    if dout.shape != xhat.shape:
-        raise ArgumentError("dout", f"shape {xhat.shape}", f"shape {dout.shape}")
-    c = xhat.shape[1]
-    bshape = (1, c) + (1,) * (xhat.ndim - 2)
-    dbeta = dout.sum(axis=axes) if has_beta else None
-    dgamma = (dout * xhat).sum(axis=axes) if gamma is not None else None
-    dxhat = dout * gamma.reshape(bshape) if gamma is not None else dout
+    dout = _check_dout(dout, xhat)
+    bshape = (1, xhat.shape[1]) + (1,) * (xhat.ndim - 2)
+    dxhat, dgamma, dbeta = _affine_backward(dout, xhat, gamma, has_beta, axes, bshape)
     if training:
         dx = _standardize_backward(dxhat, xhat, inv_std, axes)
     else:

@@ -53,6 +53,24 @@ def _check_dout(dout, xhat):
     return dout
 
 
+def _affine(xhat: np.ndarray, gamma: np.ndarray | None, beta: np.ndarray | None,
+            pshape: tuple[int, ...]) -> np.ndarray:
+    """``xhat * gamma + beta`` (either may be ``None``), the parameters reshaped to ``pshape``."""
+    out = xhat * gamma.reshape(pshape) if gamma is not None else xhat.copy()
+    if beta is not None:
+        out += beta.reshape(pshape)
+    return out
+
+
+def _affine_backward(dout: np.ndarray, xhat: np.ndarray, gamma: np.ndarray | None, has_beta: bool,
+                     axes: tuple[int, ...], pshape: tuple[int, ...]):
+    """Gradients of :func:`_affine`: ``(dxhat, dgamma, dbeta)``, parameters summed over ``axes``."""
+    dbeta = dout.sum(axis=axes) if has_beta else None
+    dgamma = (dout * xhat).sum(axis=axes) if gamma is not None else None
+    dxhat = dout * gamma.reshape(pshape) if gamma is not None else dout
+    return dxhat, dgamma, dbeta
+
+
 def layernorm_forward(x: np.ndarray, normalized_shape: int | tuple[int, ...],
                       gamma: np.ndarray | None = None, beta: np.ndarray | None = None,
                       eps: float = 1e-5) -> tuple[np.ndarray, tuple]:
@@ -73,10 +91,7 @@ def layernorm_forward(x: np.ndarray, normalized_shape: int | tuple[int, ...],
     _affine_params(gamma, beta, ns, x)
     axes = tuple(range(x.ndim - len(ns), x.ndim))
     xhat, inv_std, _, _ = _standardize(x, axes, eps)
-    out = xhat * gamma if gamma is not None else xhat.copy()
-    if beta is not None:
-        out += beta
-    return out, (xhat, inv_std, gamma, beta is not None, axes)
+    return _affine(xhat, gamma, beta, ns), (xhat, inv_std, gamma, beta is not None, axes)
 
 
 def layernorm_backward(dout: np.ndarray, cache: tuple):
@@ -84,9 +99,7 @@ def layernorm_backward(dout: np.ndarray, cache: tuple):
     xhat, inv_std, gamma, has_beta, axes = cache
     dout = _check_dout(dout, xhat)
     lead = tuple(range(xhat.ndim - len(axes)))
-    dbeta = dout.sum(axis=lead) if has_beta else None
-    dgamma = (dout * xhat).sum(axis=lead) if gamma is not None else None
-    dxhat = dout * gamma if gamma is not None else dout
+    dxhat, dgamma, dbeta = _affine_backward(dout, xhat, gamma, has_beta, lead, xhat.shape[len(lead):])
     return _standardize_backward(dxhat, xhat, inv_std, axes), dgamma, dbeta
 
 
@@ -112,10 +125,7 @@ def groupnorm_forward(x: np.ndarray, num_groups: int, gamma: np.ndarray | None =
     xg = x.reshape(n, g, -1)                                  # (N, G, C/G * spatial)
     xhat, inv_std, _, _ = _standardize(xg, (2,), eps)
     xhat = xhat.reshape(x.shape)
-    bshape = (1, c) + (1,) * (x.ndim - 2)
-    out = xhat * gamma.reshape(bshape) if gamma is not None else xhat.copy()
-    if beta is not None:
-        out += beta.reshape(bshape)
+    out = _affine(xhat, gamma, beta, (1, c) + (1,) * (x.ndim - 2))
     return out, (xhat, inv_std, gamma, beta is not None, g)
 
 
@@ -125,9 +135,8 @@ def groupnorm_backward(dout: np.ndarray, cache: tuple):
     dout = _check_dout(dout, xhat)
     n, c = xhat.shape[:2]
     axes = (0,) + tuple(range(2, xhat.ndim))
-    dbeta = dout.sum(axis=axes) if has_beta else None
-    dgamma = (dout * xhat).sum(axis=axes) if gamma is not None else None
-    dxhat = dout * gamma.reshape((1, c) + (1,) * (xhat.ndim - 2)) if gamma is not None else dout
+    pshape = (1, c) + (1,) * (xhat.ndim - 2)
+    dxhat, dgamma, dbeta = _affine_backward(dout, xhat, gamma, has_beta, axes, pshape)
     dx = _standardize_backward(dxhat.reshape(n, g, -1), xhat.reshape(n, g, -1), inv_std, (2,))
     return dx.reshape(xhat.shape), dgamma, dbeta
 

@@ -68,6 +68,15 @@ def _weight_grad(cols: np.ndarray, dout: np.ndarray, groups: int) -> np.ndarray:
     return dw.reshape(f, c // groups, kh, kw)
 
 
+def _check_x_w(x: Any, w: Any, w_layout: str) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` ``(N, C, H, W)`` float32/float64 and a 4-D ``w`` of its dtype (``w_layout`` names the axes)."""
+    x = _float_array("x", x, ndim=4)
+    w = _same_dtype("w", w, x)
+    if w.ndim != 4:
+        raise ArgumentError("w", f"a 4-D array {w_layout}", f"{w.ndim}-D with shape {w.shape}")
+    return x, w
+
+
 def _check_groups(c_in: int, f: int, groups: Any, w: np.ndarray, c_name: str) -> int:
     g = check_positive_int("groups", groups)
     if c_in % g:
@@ -123,10 +132,7 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, st
 
     Introduced in lecture 2.
     """
-    x = _float_array("x", x, ndim=4)
-    w = _same_dtype("w", w, x)
-    if w.ndim != 4:
-        raise ArgumentError("w", "a 4-D array (F, C/groups, KH, KW)", f"{w.ndim}-D with shape {w.shape}")
+    x, w = _check_x_w(x, w, "(F, C/groups, KH, KW)")
     n, c, h, wd = x.shape
     f, cg, kh, kw = w.shape
     b = _optional_vector("b", b, f, x)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from cnncourse._validate import ArgumentError, as_pair, check_positive_int
-from cnncourse.layers._checks import _float_array, _optional_vector, _same_dtype
+from cnncourse.layers._checks import _optional_vector, _same_dtype
 from cnncourse.layers._im2col import _im2col, _pad
-from cnncourse.layers.conv import _conv_from_cols, _input_grad, _weight_grad
+from cnncourse.layers.conv import _check_x_w, _conv_from_cols, _input_grad, _weight_grad
 
 __all__ = ["conv_transpose2d_forward", "conv_transpose2d_backward"]
 
@@ -36,10 +36,7 @@ def conv_transpose2d_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None 
         ``out`` ``(N, F, H_out, W_out)`` with
         ``H_out = (H - 1)*sh - 2*ph + dh*(KH - 1) + oph + 1``; ``cache`` for the backward pass.
     """
-    x = _float_array("x", x, ndim=4)
-    w = _same_dtype("w", w, x)
-    if w.ndim != 4:
-        raise ArgumentError("w", "a 4-D array (C, F/groups, KH, KW)", f"{w.ndim}-D with shape {w.shape}")
+    x, w = _check_x_w(x, w, "(C, F/groups, KH, KW)")
     n, c, h, wd = x.shape
     if w.shape[0] != c:
         raise ArgumentError("w", f"shape (C={c}, F/groups, KH, KW) matching x's {c} channels",

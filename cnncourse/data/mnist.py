@@ -23,31 +23,34 @@ __all__ = [
     "load_mnist",
 ]
 
+# The four IDX files of both datasets, in the order _load_idx_dataset reads them.
+_IDX_NAMES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+              "t10k-labels-idx1-ubyte.gz")
+
+
+def _idx_files(url: str, *sha256_and_size: tuple[str, int]) -> tuple[RemoteFile, ...]:
+    """The four :class:`RemoteFile` s under ``url``, one ``(sha256, size)`` per name of ``_IDX_NAMES``."""
+    return tuple(RemoteFile(name, url + name, sha, size)
+                 for name, (sha, size) in zip(_IDX_NAMES, sha256_and_size, strict=True))
+
+
 # SHA256 and sizes of the genuine files, from tensorflow/datasets
 # tensorflow_datasets/url_checksums/mnist.txt (commit 31f1255e57e5).
-_MNIST_URL = "https://storage.googleapis.com/cvdf-datasets/mnist/"
-MNIST_FILES = (
-    RemoteFile("train-images-idx3-ubyte.gz", _MNIST_URL + "train-images-idx3-ubyte.gz",
-               "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422),
-    RemoteFile("train-labels-idx1-ubyte.gz", _MNIST_URL + "train-labels-idx1-ubyte.gz",
-               "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
-    RemoteFile("t10k-images-idx3-ubyte.gz", _MNIST_URL + "t10k-images-idx3-ubyte.gz",
-               "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
-    RemoteFile("t10k-labels-idx1-ubyte.gz", _MNIST_URL + "t10k-labels-idx1-ubyte.gz",
-               "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
+MNIST_FILES = _idx_files(
+    "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    ("440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422),
+    ("3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
+    ("8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
+    ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
 )
 
 # From tensorflow/datasets tensorflow_datasets/url_checksums/fashion_mnist.txt (commit 333639b37af6).
-_FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
-FASHION_MNIST_FILES = (
-    RemoteFile("train-images-idx3-ubyte.gz", _FASHION_URL + "train-images-idx3-ubyte.gz",
-               "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26421880),
-    RemoteFile("train-labels-idx1-ubyte.gz", _FASHION_URL + "train-labels-idx1-ubyte.gz",
-               "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29515),
-    RemoteFile("t10k-images-idx3-ubyte.gz", _FASHION_URL + "t10k-images-idx3-ubyte.gz",
-               "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4422102),
-    RemoteFile("t10k-labels-idx1-ubyte.gz", _FASHION_URL + "t10k-labels-idx1-ubyte.gz",
-               "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5148),
+FASHION_MNIST_FILES = _idx_files(
+    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+    ("3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26421880),
+    ("a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29515),
+    ("346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4422102),
+    ("67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5148),
 )
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",

@@ -11,6 +11,8 @@ the losses are differentiable.
 - :mod:`.metrics`         ``roc_curve``, ``roc_auc_score``, ``verification_accuracy`` (LFW
   10-fold), ``tar_at_far``, ``equal_error_rate``
 - :mod:`.identification`  ``cmc_curve``, ``rank_accuracy``, ``match_ranks``, ``format_rank_table``
+- :mod:`.embedding`       ``EmbeddingNet``, ``train_embedding`` (batch-hard triplets on PK batches),
+  ``pk_batches``, ``embed``
 - :mod:`.plots`           ``plot_roc``, ``plot_cmc``, ``plot_distance_histograms`` (matplotlib,
   imported on first use)
 """
@@ -18,6 +20,7 @@ the losses are differentiable.
 from __future__ import annotations
 
 from cnncourse.verification.distances import cosine_similarity_matrix, pairwise_distances
+from cnncourse.verification.embedding import EmbeddingNet, embed, pk_batches, train_embedding
 from cnncourse.verification.identification import cmc_curve, format_rank_table, match_ranks, rank_accuracy
 from cnncourse.verification.losses import contrastive_loss, triplet_loss
 from cnncourse.verification.margins import DEFAULT_MARGINS, margin_logits
@@ -36,6 +39,7 @@ _PLOTS = ("plot_cmc", "plot_distance_histograms", "plot_roc")
 
 __all__ = [
     "DEFAULT_MARGINS",
+    "EmbeddingNet",
     "UndefinedMetricWarning",
     "VerificationAccuracy",
     "batch_all_triplet_loss",
@@ -43,15 +47,18 @@ __all__ = [
     "cmc_curve",
     "contrastive_loss",
     "cosine_similarity_matrix",
+    "embed",
     "equal_error_rate",
     "format_rank_table",
     "margin_logits",
     "match_ranks",
     "pairwise_distances",
+    "pk_batches",
     "rank_accuracy",
     "roc_auc_score",
     "roc_curve",
     "tar_at_far",
+    "train_embedding",
     "triplet_loss",
     "verification_accuracy",
     *_PLOTS,

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from cnncourse.verification import batch_all_triplet_loss, batch_hard_triplet_loss
+from cnncourse.verification import batch_all_triplet_loss, batch_hard_triplet_loss, triplet_kinds
 
 
 def _dist(e, i, j, squared):
@@ -104,3 +104,26 @@ def test_errors(batch):
         batch_hard_triplet_loss(emb, labels, reduction="none")
     with pytest.raises(ValueError, match=r"`embeddings` expected shape \(N, D\), got \(10,\)"):
         batch_all_triplet_loss(emb[:, 0], labels)
+
+
+@pytest.mark.parametrize("squared", [True, False])
+def test_triplet_kinds_match_loop(batch, squared):
+    """Is every valid triplet labelled easy / semi-hard / hard exactly as FaceNet's inequalities say?"""
+    emb, labels = batch
+    kinds = triplet_kinds(emb, labels, margin=0.5, squared=squared)
+    e, y = emb.tolist(), labels.tolist()
+    n = len(e)
+    for a in range(n):
+        for p in range(n):
+            for q in range(n):
+                got = [name for name, m in kinds.items() if bool(m[a, p, q])]
+                if not (a != p and y[a] == y[p] and y[q] != y[a]):
+                    assert got == []
+                    continue
+                d_ap, d_an = _dist(e, a, p, squared), _dist(e, a, q, squared)
+                want = "hard" if d_an < d_ap else "easy" if d_an >= d_ap + 0.5 else "semi-hard"
+                assert got == [want], (a, p, q, d_ap, d_an)
+    # easy triplets are exactly those with zero batch-all loss
+    total = sum(int(m.sum()) for m in kinds.values())
+    positive = float(batch_all_triplet_loss(emb, labels, margin=0.5, squared=squared, reduction="sum")) > 0
+    assert total > int(kinds["easy"].sum()) and positive

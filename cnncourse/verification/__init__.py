@@ -6,7 +6,7 @@ the losses are differentiable.
 
 - :mod:`.distances`       ``pairwise_distances``, ``cosine_similarity_matrix``
 - :mod:`.losses`          ``contrastive_loss`` (DeepID2), ``triplet_loss`` (FaceNet)
-- :mod:`.mining`          ``batch_all_triplet_loss``, ``batch_hard_triplet_loss``
+- :mod:`.mining`          ``batch_all_triplet_loss``, ``batch_hard_triplet_loss``, ``triplet_kinds``
 - :mod:`.margins`         ``margin_logits`` (SphereFace, CosFace, ArcFace)
 - :mod:`.metrics`         ``roc_curve``, ``roc_auc_score``, ``verification_accuracy`` (LFW
   10-fold), ``tar_at_far``, ``equal_error_rate``
@@ -33,7 +33,7 @@ from cnncourse.verification.metrics import (
     tar_at_far,
     verification_accuracy,
 )
-from cnncourse.verification.mining import batch_all_triplet_loss, batch_hard_triplet_loss
+from cnncourse.verification.mining import batch_all_triplet_loss, batch_hard_triplet_loss, triplet_kinds
 
 _PLOTS = ("plot_cmc", "plot_distance_histograms", "plot_roc")
 
@@ -59,6 +59,7 @@ __all__ = [
     "roc_curve",
     "tar_at_far",
     "train_embedding",
+    "triplet_kinds",
     "triplet_loss",
     "verification_accuracy",
     *_PLOTS,

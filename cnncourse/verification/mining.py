@@ -29,7 +29,7 @@ from cnncourse.verification._checks import (
 )
 from cnncourse.verification.distances import pairwise_distances
 
-__all__ = ["batch_all_triplet_loss", "batch_hard_triplet_loss"]
+__all__ = ["batch_all_triplet_loss", "batch_hard_triplet_loss", "triplet_kinds"]
 
 
 def _masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -37,6 +37,45 @@ def _masks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     same = labels[:, None] == labels[None, :]  # (N, N)
     eye = torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
     return same & ~eye, ~same
+
+
+def triplet_kinds(embeddings: torch.Tensor, labels: torch.Tensor, *, margin: float = 0.2,
+                  squared: bool = True) -> dict[str, torch.Tensor]:
+    """Split the valid triplets of a batch into easy, semi-hard and hard ones (Lecture 09).
+
+    With ``d_ap = d(a, p)`` and ``d_an = d(a, n)`` (FaceNet's terms):
+
+    - ``"hard"``: ``d_an < d_ap``, the negative is closer than the positive;
+    - ``"semi-hard"``: ``d_ap <= d_an < d_ap + margin``, ordered right but inside the margin
+      (FaceNet trains on these);
+    - ``"easy"``: ``d_an >= d_ap + margin``, zero loss and zero gradient.
+
+    Args:
+        embeddings: Tensor[N, D], floating point.
+        labels: Tensor[N] integer identities (numpy accepted).
+        margin: alpha >= 0 (keyword-only).
+        squared: squared L2 distances if True, plain L2 if False (keyword-only).
+
+    Returns:
+        ``{"easy": m, "semi-hard": m, "hard": m}``, each a Bool[N, N, N] mask indexed
+        ``[a, p, n]``, disjoint, their union the valid triplets of :func:`batch_all_triplet_loss`.
+
+    Example:
+        >>> emb = torch.tensor([[0.0], [0.3], [0.4], [1.0]]); lab = torch.tensor([0, 0, 1, 1])
+        >>> {k: int(m.sum()) for k, m in triplet_kinds(emb, lab, margin=0.2, squared=False).items()}
+        {'easy': 3, 'semi-hard': 2, 'hard': 3}
+    """
+    _check_embeddings("embeddings", embeddings)
+    labels = _check_labels("labels", labels, embeddings.shape[0], device=embeddings.device)
+    margin = _check_nonnegative("margin", margin)
+    with torch.no_grad():
+        d = pairwise_distances(embeddings, squared=squared)  # (N, N)
+        pos, neg = _masks(labels)
+        valid = pos[:, :, None] & neg[:, None, :]  # (N, N, N) indexed [a, p, n]
+        d_ap, d_an = d[:, :, None], d[:, None, :]  # broadcast to [a, p, n]
+        hard = valid & (d_an < d_ap)
+        easy = valid & (d_an >= d_ap + margin)
+    return {"easy": easy, "semi-hard": valid & ~hard & ~easy, "hard": hard}
 
 
 def batch_all_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, *, margin: float = 0.2,

@@ -38,8 +38,9 @@ c.Execute.startup_timeout = 120
 # nbgrader's autograde steps, with Execute replaced by a subclass that logs which cell runs and
 # in which cell a kernel died (nbgrader deletes the partial notebook; the report needs the cell).
 c.Autograde.autograde_preprocessors = [
-    "cnncourse.course.preprocessors.LocatingExecute",  # reads the Execute.* settings above
-    "nbgrader.preprocessors.IgnorePattern",
+    # hidden tests run in the grader, student cells in a sandboxed kernel (see cnncourse/course/trusted.py);
+    # reads the Execute.* settings above and TrustedExecute.sandbox / .memory_mb
+    "cnncourse.course.trusted.TrustedExecute",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
     "nbgrader.preprocessors.SaveAutoGrades",
@@ -47,11 +48,8 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
-# stderr that is not an error (torch/numpy/matplotlib warnings) must not zero a correct cell:
-# nbgrader counts ANY stderr output of a grade cell as a failure, so drop the stderr chunks
-# that contain no traceback and no exception name. Real failures arrive as "error" outputs.
-c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = r"^(?![\s\S]*(Traceback|Error\b|Exception\b))"
+# (no IgnorePattern: a graded test cell's outputs are written by the grader alone, so a student's
+# stderr line containing "Error" cannot reach them.)
 
 # Bound what a runaway print can put into the autograded notebook and the feedback.
 c.LimitOutput.max_lines = 200

@@ -26,6 +26,13 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--cell-timeout", type=int, default=None, help="seconds per notebook cell")
     p_auto.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
                         help="address-space limit of each grading kernel (MiB)")
+    for p in (p_auto, p_demo):
+        p.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto",
+                       help="student kernels in a bubblewrap sandbox (auto: when bwrap works here)")
+    p_auto.add_argument("--student", action="append", default=None,
+                        help="grade only this student (repeatable); default: every submission")
+    p_auto.add_argument("--new-seeds", action="store_true",
+                        help="draw new secret grading seeds instead of reusing the recorded ones")
     args = parser.parse_args(argv)
 
     if args.command == "release":
@@ -37,12 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "autograde":
         from cnncourse.course.autograde import DEFAULT_CELL_TIMEOUT, autograde
 
-        results = autograde(args.course_dir, args.assignments or None, memory_mb=args.memory_mb,
-                            cell_timeout=args.cell_timeout or DEFAULT_CELL_TIMEOUT)
+        autograde(args.course_dir, args.assignments or None, memory_mb=args.memory_mb,
+                  cell_timeout=args.cell_timeout or DEFAULT_CELL_TIMEOUT, sandbox=args.sandbox,
+                  students=args.student, new_keys=args.new_seeds)
         return 0
     from cnncourse.course.demo import demo
 
-    demo(args.repo, args.course_dir, cell_timeout=args.cell_timeout or 30)
+    demo(args.repo, args.course_dir, cell_timeout=args.cell_timeout or 30, sandbox=args.sandbox)
     return 0
 
 

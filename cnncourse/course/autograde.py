@@ -39,9 +39,10 @@ from cnncourse.course._nbgrader import kernel_env, run_nbgrader
 from cnncourse.course.kernel import DEFAULT_MEMORY_MB, GRADING_KERNEL, OUT_OF_MEMORY_MARK, write_kernelspec
 from cnncourse.course.preprocessors import DIED_MARK, RUNNING_MARK
 from cnncourse.course.release import generate_release, list_assignments
+from cnncourse.grading.seeds import GRADING_KEY_ENV
 from cnncourse.course.report import StudentResult, TestResult, cell_messages, format_details, format_table
 
-__all__ = ["find_students", "autograde", "read_results", "DEFAULT_CELL_TIMEOUT"]
+__all__ = ["find_students", "autograde", "read_results", "grading_key", "DEFAULT_CELL_TIMEOUT"]
 
 DEFAULT_CELL_TIMEOUT = 60
 SUBMITTED, AUTOGRADED, FEEDBACK = "submitted", "autograded", "feedback"
@@ -145,6 +146,28 @@ def _reason_from_log(log: str) -> str:
     return "nbgrader could not grade it (see the log)"
 
 
+def grading_key(course_dir: Path, assignment: str, student: str, *, new: bool = False) -> str:
+    """The secret that seeds this student's hidden-test cases, kept in the gradebook.
+
+    Drawn at the first grading and reused by every regrade (the same cases, so the same score for
+    the same work) unless ``new``. It lives in a table of its own in ``gradebook.db``, which the
+    student's sandbox cannot see.
+    """
+    import secrets
+    import sqlite3
+
+    with sqlite3.connect(course_dir / "gradebook.db") as db:
+        db.execute("CREATE TABLE IF NOT EXISTS cnncourse_grading_key (assignment TEXT NOT NULL, "
+                   "student TEXT NOT NULL, key TEXT NOT NULL, PRIMARY KEY (assignment, student))")
+        row = db.execute("SELECT key FROM cnncourse_grading_key WHERE assignment=? AND student=?",
+                         (assignment, student)).fetchone()
+        if row and not new:
+            return row[0]
+        key = secrets.token_hex(16)
+        db.execute("INSERT OR REPLACE INTO cnncourse_grading_key VALUES (?, ?, ?)", (assignment, student, key))
+        return key
+
+
 def _zero_failed(course_dir: Path, assignment: str, student: str) -> None:
     """Record a submission that could not be graded: every graded cell gets 0, nothing pending."""
     with _gradebook(course_dir) as gb:
@@ -159,12 +182,14 @@ def _zero_failed(course_dir: Path, assignment: str, student: str) -> None:
 
 
 def _grade_one(course_dir: Path, assignment: str, student: str, *, env: dict[str, str],
-               cell_timeout: int, student_timeout: float) -> str:
+               cell_timeout: int, student_timeout: float, sandbox: str = "auto", new_key: bool = False) -> str:
     """Autograde one submission; return '' on success or the reason it failed."""
     reason = _precheck(course_dir / SUBMITTED / student / assignment)
+    key = grading_key(course_dir, assignment, student, new=new_key)
     run = run_nbgrader(["autograde", assignment, f"--student={student}", "--force",
-                        f"--Execute.kernel_name={GRADING_KERNEL}", f"--Execute.timeout={cell_timeout}"],
-                       course_dir, timeout=student_timeout, env=env)
+                        f"--Execute.kernel_name={GRADING_KERNEL}", f"--Execute.timeout={cell_timeout}",
+                        f"--TrustedExecute.sandbox={sandbox}"],
+                       course_dir, timeout=student_timeout, env={**env, GRADING_KEY_ENV: key})
     log_dir = course_dir / AUTOGRADED / student
     log_dir.mkdir(parents=True, exist_ok=True)
     (log_dir / f"{assignment}.autograde.log").write_text(run.log)
@@ -212,6 +237,7 @@ def read_results(course_dir: str | Path, assignment: str, students: list[str],
 def autograde(course_dir: str | Path = ".", assignments: list[str] | None = None, *,
               cell_timeout: int = DEFAULT_CELL_TIMEOUT, memory_mb: int = DEFAULT_MEMORY_MB,
               student_timeout: float | None = None, feedback: bool = True, export: bool = True,
+              sandbox: str = "auto", students: list[str] | None = None, new_keys: bool = False,
               out: TextIO | None = sys.stdout) -> dict[str, list[StudentResult]]:
     """Grade every submission of every assignment (all that have submissions by default).
 
@@ -223,6 +249,9 @@ def autograde(course_dir: str | Path = ".", assignments: list[str] | None = None
         student_timeout: wall-clock limit of one student's whole autograde (default: enough for
             every cell to time out once, capped at 20 minutes).
         feedback, export: also write feedback HTML and ``grades.csv``.
+        sandbox: ``auto`` (bubblewrap when it works here, else none with a warning), ``bwrap``, ``none``.
+        students: grade only these (``--student NAME``); default everyone with a submission.
+        new_keys: draw new secret grading seeds instead of reusing the recorded ones.
         out: where the table and details are printed (None: silent).
 
     Returns:
@@ -230,13 +259,16 @@ def autograde(course_dir: str | Path = ".", assignments: list[str] | None = None
     """
     course_dir = Path(course_dir).resolve()
     names = assignments or list_assignments(course_dir)
+    wanted = set(students or ())
+    if sandbox not in ("auto", "bwrap", "none"):
+        raise ValueError(f"`sandbox` expected 'auto', 'bwrap' or 'none', got {sandbox!r}")
     all_results: dict[str, list[StudentResult]] = {}
     with tempfile.TemporaryDirectory(prefix="cnncourse-kernel-") as jupyter_dir:
         write_kernelspec(jupyter_dir, memory_mb=memory_mb)
         path = os.pathsep.join([jupyter_dir] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p])
         env = kernel_env({"JUPYTER_PATH": path})
         for assignment in names:
-            students = find_students(course_dir, assignment)
+            students = [s for s in find_students(course_dir, assignment) if not wanted or s in wanted]
             if not students:
                 if out:
                     print(f"{assignment}: no submissions under {course_dir / SUBMITTED}/<student>/{assignment}/", file=out)
@@ -246,8 +278,8 @@ def autograde(course_dir: str | Path = ".", assignments: list[str] | None = None
             limit = student_timeout or min(1200, 60 + 40 * cell_timeout)
             errors = {}
             for student in students:
-                reason = _grade_one(course_dir, assignment, student, env=env,
-                                    cell_timeout=cell_timeout, student_timeout=limit)
+                reason = _grade_one(course_dir, assignment, student, env=env, cell_timeout=cell_timeout,
+                                    student_timeout=limit, sandbox=sandbox, new_key=new_keys)
                 if reason:
                     errors[student] = reason
                 if out:

@@ -71,6 +71,7 @@ def make_course(repo: str | Path, course_dir: str | Path) -> Path:
 
 
 def demo(repo: str | Path = ".", course_dir: str | Path | None = None, *,
+         sandbox: str = "auto",
          out: TextIO | None = sys.stdout, cell_timeout: int = 30):
     """Run release, submissions, autograde in ``course_dir`` (a fresh temporary folder by default).
 
@@ -89,7 +90,8 @@ def demo(repo: str | Path = ".", course_dir: str | Path | None = None, *,
         variant = parse_variant(student, text)
         write_submission(course, ASSIGNMENT, student, apply_variant(rel, sol, variant))
         say(f"   {student:24s} {variant.title}")
-    say("3. autograde (one nbgrader process per student, memory-limited kernel):")
-    results = autograde(course, [ASSIGNMENT], cell_timeout=cell_timeout, out=out)
+    say("3. autograde (one nbgrader process per student; hidden tests in the grader, student code in a "
+        f"memory-limited kernel, sandbox: {sandbox}):")
+    results = autograde(course, [ASSIGNMENT], cell_timeout=cell_timeout, sandbox=sandbox, out=out)
     say(f"\nopen the feedback, e.g. {course / 'feedback' / 'carol_off_by_one' / ASSIGNMENT / (ASSIGNMENT + '.html')}")
     return results

@@ -186,16 +186,47 @@ def write_kernelspec(jupyter_dir: str | Path, *, memory_mb: int = DEFAULT_MEMORY
         "display_name": f"Python 3 (cnncourse grading, {int(memory_mb)} MiB)",
         "language": "python",
         "metadata": {"debugger": False},
+        "interrupt_mode": "message",  # signals cannot reach a kernel inside the sandbox's PID namespace
     }
     (spec_dir / "kernel.json").write_text(json.dumps(spec, indent=1, sort_keys=True) + "\n")
     return spec_dir
 
 
+def _launch_sandboxed(memory_mb: int, rest: list[str]) -> None:
+    """Outside the sandbox: limits, then exec bwrap, which starts this file inside it (``--inside``).
+
+    The sandbox's folders and the modules to hide come from the environment the grader set for
+    this kernel (``CNNCOURSE_WORK``, ``CNNCOURSE_IPC``, ``CNNCOURSE_HIDE``); see
+    :mod:`cnncourse.course.bwrap`.
+    """
+    from cnncourse.course.bwrap import apply_process_limit, bwrap_argv
+
+    conn = rest[rest.index("-f") + 1] if "-f" in rest else ""
+    work, ipc = Path(os.environ["CNNCOURSE_WORK"]), Path(os.environ["CNNCOURSE_IPC"])
+    hide = json.loads(os.environ.get("CNNCOURSE_HIDE", "{}"))
+    apply_memory_limit(memory_mb)
+    how = apply_process_limit(ipc / "cgroup")
+    argv = bwrap_argv(work=work, ipc=ipc, connection_file=conn, memory_mb=memory_mb, hide=hide,
+                      stub_dir=ipc.parent / "stubs")
+    (ipc / "sandbox.txt").write_text(f"{how}\n{' '.join(argv)}\n")
+    os.execv(argv[0], argv)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Apply the memory limit, start ipykernel with a :class:`MemoryGuard` installed."""
+    """Apply the memory limit, start ipykernel with a :class:`MemoryGuard` installed.
+
+    With ``CNNCOURSE_SANDBOX=bwrap`` in the environment (set by the grader), the kernel is started
+    inside the sandbox instead (:func:`_launch_sandboxed`); ``--inside`` marks that second start.
+    Outside a sandbox, the grader's own variables are removed from the kernel's environment.
+    """
     parser = argparse.ArgumentParser(prog="python -m cnncourse.course.kernel", add_help=False)
     parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB)
+    parser.add_argument("--inside", action="store_true")
     args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if not args.inside and os.environ.get("CNNCOURSE_SANDBOX") == "bwrap":
+        _launch_sandboxed(args.memory_mb, rest)
+    for key in [k for k in os.environ if k.startswith("CNNCOURSE_")]:
+        del os.environ[key]  # the grading key and the sandbox settings never reach student code
     apply_memory_limit(args.memory_mb)
     report_fd = os.dup(2)  # ipykernel redirects fd 2 into the notebook; keep the real stderr
     from ipykernel.kernelapp import IPKernelApp  # imported after the limit so it applies to everything

@@ -1,4 +1,4 @@
-"""Autograding toolkit: what the visible and hidden test cells of assignments call (issue 5).
+"""Autograding toolkit: what the visible and hidden test cells of assignments call .
 
 - :func:`assert_array_close`, :func:`assert_arrays_close`, :func:`check_scalar`,
   :func:`check_int` compare an answer with the expected one and explain a failure like a TA.
@@ -35,6 +35,8 @@ from .integrity import ToolsModifiedError, verify_tools
 from .layer_checks import check_backward, check_forward, describe_case
 from .sandbox import StudentTimeout, call_student, check_plain_result, time_limit
 from .tamper import Finding, render_findings, scan_submissions, tamper_scan
+from .seeds import secret_seed
+from .remote import student_function
 
 __all__ = [
     "assert_array_close", "assert_arrays_close", "check_scalar", "check_int", "plain_array",
@@ -42,4 +44,5 @@ __all__ = [
     "call_student", "StudentTimeout", "time_limit", "check_plain_result",
     "tamper_scan", "render_findings", "scan_submissions", "Finding",
     "verify_tools", "ToolsModifiedError", "check_forward", "check_backward", "describe_case",
+    "secret_seed", "student_function",
 ]

@@ -40,6 +40,8 @@ import threading
 from types import CodeType, FrameType, FunctionType
 from typing import Any, Callable, Iterator
 
+from .registry import presets
+
 __all__ = ["ForbiddenCallError", "forbid", "resolve_name", "PRESETS"]
 
 
@@ -57,36 +59,8 @@ class ForbiddenCallError(RuntimeError):
         super().__init__(msg)
 
 
-# Ready-made lists for the usual exercises. Names whose module is not installed are skipped.
-PRESETS: dict[str, tuple[str, ...]] = {
-    "conv": (
-        "torch.nn.functional.conv2d", "torch.conv2d", "torch.convolution", "torch._convolution",
-        "torch.nn.functional.conv_transpose2d", "torch.nn.Conv2d", "torch.nn.grad.conv2d_input",
-        "torch.nn.grad.conv2d_weight", "torch.nn.functional.unfold", "torch.nn.functional.fold",
-        "scipy.signal.convolve2d", "scipy.signal.correlate2d", "scipy.signal.convolve",
-        "scipy.signal.correlate", "scipy.ndimage.convolve", "scipy.ndimage.correlate",
-    ),
-    "pool": (
-        "torch.nn.functional.max_pool2d", "torch.max_pool2d", "torch.nn.functional.avg_pool2d",
-        "torch.nn.functional.max_pool2d_with_indices", "torch.nn.functional.adaptive_avg_pool2d",
-        "torch.nn.functional.adaptive_max_pool2d", "torch.nn.MaxPool2d", "torch.nn.AvgPool2d",
-        "scipy.ndimage.maximum_filter",
-    ),
-    "stride_tricks": (
-        "numpy.lib.stride_tricks.as_strided", "numpy.lib.stride_tricks.sliding_window_view",
-    ),
-    "autograd": (
-        "torch.autograd.grad", "torch.autograd.backward", "torch.Tensor.backward",
-        "torch.func.grad", "torch.func.vjp",
-    ),
-    "references": (
-        "cnncourse.layers.conv2d_forward", "cnncourse.layers.conv2d_backward",
-        "cnncourse.layers.max_pool2d_forward", "cnncourse.layers.max_pool2d_backward",
-        "cnncourse.layers.avg_pool2d_forward", "cnncourse.layers.avg_pool2d_backward",
-        "cnncourse.layers.zero_pad2d", "cnncourse.arithmetic.conv_output_size",
-        "cnncourse.arithmetic.receptive_field",
-    ),
-}
+# Ready-made lists for the usual exercises, derived from the registry (one list, one place).
+PRESETS: dict[str, tuple[str, ...]] = presets()
 
 
 def resolve_name(name: str) -> tuple[Any, str, Any] | None:

@@ -44,6 +44,19 @@ def _pick(result: Any, index: int | None, what: str) -> Any:
     return result[index]
 
 
+def _call(fn: Callable, case: Case, *args: Any, **kwargs: Any) -> Any:
+    """:func:`call_student`, and when the student's function raises, say on which case."""
+    try:
+        return call_student(fn, *args, **kwargs)
+    except AssertionError:
+        raise
+    except Exception as exc:  # the student's error (remote or local): name the case that caused it
+        what = getattr(fn, "__name__", "your function")
+        raise AssertionError(f"`{what}` raised {type(exc).__name__ if not hasattr(exc, 'type_name') else exc.type_name}"
+                             f" on the case {describe_case(case)}: "
+                             f"{getattr(exc, 'message', str(exc))}") from exc
+
+
 def _compare(got: Any, want: Any, name: str, hints: Mapping[str, str] | None, **tol: Any) -> None:
     if want is None:  # e.g. db of a layer without bias
         assert got is None, f"`{name}` should be None here, got {type(got).__name__}"
@@ -67,7 +80,7 @@ def check_forward(student: Callable, reference: Callable, cases: Iterable[Case],
     what = getattr(student, "__name__", "the function")
     for case in cases:
         want = _pick(reference(**case), output, "the reference")
-        got = _pick(call_student(student, **case, forbidden=forbidden, timeout=timeout), output, what)
+        got = _pick(_call(student, case, **case, forbidden=forbidden, timeout=timeout), output, what)
         _compare(got, want, f"{name} ({describe_case(case)})", hints, **tol)
 
 
@@ -86,8 +99,8 @@ def check_backward(student_forward: Callable, student_backward: Callable, refere
     for case in cases:
         _, ref_cache = reference_forward(**case)
         want = _pick(reference_backward(case.dout, ref_cache), grad, "the reference")
-        forward_result = call_student(student_forward, **case, forbidden=forbidden, timeout=timeout)
+        forward_result = _call(student_forward, case, **case, forbidden=forbidden, timeout=timeout)
         cache = _pick(forward_result, 1, getattr(student_forward, "__name__", "the forward function"))
-        got = _pick(call_student(student_backward, case.dout, cache, forbidden=forbidden, timeout=timeout),
+        got = _pick(_call(student_backward, case, case.dout, cache, forbidden=forbidden, timeout=timeout),
                     grad, what)
         _compare(got, want, f"{name} ({describe_case(case)})", hints, **tol)

@@ -22,14 +22,13 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ._tamper_rules import DEFAULT_ALIASES, RULES, collect_bindings, scan_source_tree
-from .guard import PRESETS
+from .registry import flagged_names
 
 __all__ = ["Finding", "RULES", "DEFAULT_REFERENCES", "tamper_scan", "render_findings",
            "scan_submissions"]
 
-DEFAULT_REFERENCES: tuple[str, ...] = ("cnncourse.layers", "cnncourse.arithmetic",
-                                       *PRESETS["conv"], *PRESETS["pool"],
-                                       *PRESETS["stride_tricks"])
+DEFAULT_REFERENCES: tuple[str, ...] = ("cnncourse.layers", "cnncourse.arithmetic", "cnncourse.gradcheck",
+                                       *flagged_names())
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,16 @@ from cnncourse.viz.plots import show_feature_maps, show_filters, show_images, sh
 from cnncourse.viz.pooling import draw_gradient_routes, draw_pool_step, pool_window_boxes
 from cnncourse.viz.slides import SlideCheck, compare_with_slide, side_by_side
 
+# Functions that build an ipywidgets demo. The browser tests find the lectures that call any of
+# these (or use ipywidgets directly) and check each widget renders and reacts in JupyterLab, so a
+# new widget helper only needs its name here.
+WIDGET_FACTORIES = ("conv_explorer",)
+
 __all__ = [
     "ConvExplorer",
     "ExplorerState",
     "SlideCheck",
+    "WIDGET_FACTORIES",
     "compare_with_slide",
     "conv_explorer",
     "draw_explorer",

@@ -148,11 +148,34 @@ def explore_conv(size: int, kernel: int, stride: int = 1, padding: int = 0, dila
                          message=message, text="\n".join(lines))
 
 
+FIGSIZE = (5.6, 3.4)  # inches; at DPI this is the explorer image's fixed size in pixels
+DPI = 100
+TEXT_WIDTH_PX = 420    # the fixed width of the explorer's slider-and-text column
+
+
+def _pixel_ticks(ax, m: int, offset: int) -> None:
+    """Ticks on pixel centres, labelled with input coordinates (``index - offset``)."""
+    import numpy as np
+
+    step = 1 if m <= 12 else 2
+    ticks = np.arange(0, m, step)
+    ax.set_xticks(ticks, [str(t - offset) for t in ticks], fontsize=6)
+    ax.set_yticks(ticks, [str(t - offset) for t in ticks], fontsize=6)
+    ax.set_xticks(np.arange(-0.5, m, 1), minor=True)
+    ax.set_yticks(np.arange(-0.5, m, 1), minor=True)
+    ax.grid(which="minor", color="#888888", linewidth=0.5)
+    ax.tick_params(which="minor", length=0)
+    ax.tick_params(which="major", length=2, pad=1)
+
+
 def draw_explorer(state: ExplorerState, fig: Figure | None = None) -> Figure:
     """Draw the padded input with the current window and its taps, and the output grid.
 
-    Lecture 02. Grey cells are zero padding, orange cells the taps of the drawn window (the red
-    box is its dilated extent), and the red cell on the right is the output it produces.
+    Lecture 02. White cells are input pixels, hatched grey cells zero padding, orange cells the
+    taps of the drawn window (the red box is its dilated extent), and the red cell on the right is
+    the output it produces; a legend under the panels says so. Ticks fall on pixel centres and
+    are labelled with input coordinates (negative, or ``>= N``, inside the padding). The figure
+    always has the size ``FIGSIZE``, whatever the state.
 
     Returns:
         The matplotlib ``Figure`` (two axes: input, output).
@@ -160,52 +183,81 @@ def draw_explorer(state: ExplorerState, fig: Figure | None = None) -> Figure:
     import matplotlib.pyplot as plt
     import numpy as np
     from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch, Rectangle
+
+    from cnncourse.viz.plots import PADDING_LABEL, PADDING_STYLE
 
     if fig is None:
-        fig = plt.figure(figsize=(8, 4))
+        fig = plt.figure(figsize=FIGSIZE, dpi=DPI)
     fig.clear()
-    ax_in, ax_out = fig.subplots(1, 2, gridspec_kw={"width_ratios": [max(state.padded_size, 1),
-                                                                    max(state.output_size, 1)]})
+    n = max(state.output_size, 1)
+    ax_in, ax_out = fig.subplots(1, 2, gridspec_kw={"width_ratios": [max(state.padded_size, 1), n]})
+    fig.subplots_adjust(left=0.05, right=0.97, top=0.82, bottom=0.22, wspace=0.25)
     # 0 = input pixel, 1 = zero padding, 2 = filter tap
     role = np.ones((state.padded_size, state.padded_size), dtype=int)
     p = state.padding
     role[p:p + state.size, p:p + state.size] = 0
     for r, c in state.taps:
         role[r, c] = 2
-    cmap = ListedColormap(["#ffffff", "#d0d0d0", "#ffa64d"])
-    ax_in.imshow(role, cmap=cmap, vmin=0, vmax=2)
+    ax_in.imshow(role, cmap=ListedColormap(["#ffffff", PADDING_STYLE["facecolor"], "#ffa64d"]),
+                 vmin=0, vmax=2, interpolation="nearest")
+    is_padding = np.ones_like(role, dtype=bool)
+    is_padding[p:p + state.size, p:p + state.size] = False
+    for r, c in zip(*np.nonzero(is_padding)):  # hatched, also under a tap (a tap on a zero)
+        style = dict(PADDING_STYLE, facecolor="#ffa64d") if role[r, c] == 2 else PADDING_STYLE
+        ax_in.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, gid="padding", **style))
     if state.window is not None:
         r0, c0, r1, c1 = state.window
         ax_in.add_patch(plt.Rectangle((c0 - 0.5, r0 - 0.5), c1 - c0, r1 - r0, fill=False,
-                                      edgecolor="tab:red", linewidth=2.5))
+                                      edgecolor="tab:red", linewidth=2.5, gid="window"))
     ax_in.set_title(f"padded input {state.padded_size}x{state.padded_size} "
                     f"(N={state.size}, P={state.padding})", fontsize=9)
-    n = max(state.output_size, 1)
+    ax_in.set_xlabel("input column", fontsize=7, labelpad=1)
+    ax_in.set_ylabel("input row", fontsize=7, labelpad=1)
     grid = np.zeros((n, n), dtype=int)
     if state.output_size > 0:
         grid[state.row, state.col] = 1
-    ax_out.imshow(grid, cmap=ListedColormap(["#ffffff", "tab:red"]), vmin=0, vmax=1)
+    ax_out.imshow(grid, cmap=ListedColormap(["#ffffff", "tab:red"]), vmin=0, vmax=1,
+                  interpolation="nearest")
     ax_out.set_title(f"output {state.output_size}x{state.output_size}"
                      + ("" if state.valid else " (!)"), fontsize=9)
-    for ax, m in ((ax_in, state.padded_size), (ax_out, n)):
-        ax.set_xticks(np.arange(-0.5, m, 1), minor=True)
-        ax.set_yticks(np.arange(-0.5, m, 1), minor=True)
-        ax.grid(which="minor", color="#888888", linewidth=0.5)
-        ax.tick_params(which="both", length=0, labelbottom=False, labelleft=False)
+    ax_out.set_xlabel("output column", fontsize=7, labelpad=1)
+    _pixel_ticks(ax_in, state.padded_size, state.padding)
+    _pixel_ticks(ax_out, n, 0)
+    handles = [Patch(facecolor="#ffffff", edgecolor="#888888", label="input pixel"),
+               Patch(label=PADDING_LABEL, **PADDING_STYLE),
+               Patch(facecolor="#ffa64d", label="filter tap"),
+               Patch(fill=False, edgecolor="tab:red", linewidth=2, label="window extent"),
+               Patch(facecolor="tab:red", label="its output")]
+    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=7, frameon=False,
+               handlelength=1.2, columnspacing=1.0)
     fig.suptitle(f"F={state.kernel}, S={state.stride}, P={state.padding}, D={state.dilation}: "
                  f"RF={state.receptive_field}", fontsize=10)
     return fig
 
 
+def _summary_html(text: str) -> str:
+    """The explorer's text as HTML that wraps only at spaces, inside the fixed-width column."""
+    import html
+
+    return ('<pre style="white-space: pre-wrap; word-break: normal; overflow-wrap: normal; '
+            'margin: 0; font-size: 12px; line-height: 1.35">' + html.escape(text) + "</pre>")
+
+
 class ConvExplorer:
     """Sliders wired to :func:`explore_conv` and :func:`draw_explorer` (lecture 02).
+
+    Layout: a fixed-width column (sliders, then the text, wrapped at spaces) beside the figure,
+    an image of fixed size, so a long warning never squeezes the figure (on a narrow screen the
+    figure moves below the column instead of shrinking).
 
     Attributes:
         sliders: dict of ``ipywidgets.IntSlider`` named like :func:`explore_conv`'s arguments.
         state: the latest :class:`ExplorerState` (updated on every slider change).
         summary: ``ipywidgets.HTML`` with ``state.text``.
+        image: ``ipywidgets.Image`` with the figure as PNG (``FIGSIZE`` at ``DPI``).
         figure: the matplotlib figure redrawn on each change (``None`` with ``draw=False``).
-        widget: the ``VBox`` to display.
+        widget: the ``HBox`` to display.
     """
 
     _LIMITS = {"size": (1, 16), "kernel": (1, 7), "stride": (1, 4), "padding": (0, 4),
@@ -218,19 +270,27 @@ class ConvExplorer:
         initial = {"size": size, "kernel": kernel, "stride": stride, "padding": padding,
                    "dilation": dilation, "depth": depth, "row": 0, "col": 0}
         explore_conv(**initial)  # validate before building widgets
+        column = f"{TEXT_WIDTH_PX}px"
         self.sliders = {name: widgets.IntSlider(value=value, min=self._LIMITS[name][0],
                                                 max=max(self._LIMITS[name][1], value),
-                                                description=name, continuous_update=False)
+                                                description=name, continuous_update=False,
+                                                layout=widgets.Layout(width=column),
+                                                style={"description_width": "64px"})
                         for name, value in initial.items()}
-        self.summary = widgets.HTML()
-        self.output = widgets.Output()
+        self.summary = widgets.HTML(layout=widgets.Layout(width=column))
+        width, height = int(FIGSIZE[0] * DPI), int(FIGSIZE[1] * DPI)
+        self.image = widgets.Image(format="png", layout=widgets.Layout(
+            width=f"{width}px", height=f"{height}px", flex="0 0 auto", object_fit="contain"))
         self.figure = None
         self._draw = draw
         self._busy = False
         for s in self.sliders.values():
             s.observe(self._on_change, names="value")
-        self.widget = widgets.HBox([widgets.VBox(list(self.sliders.values()) + [self.summary]),
-                                    self.output])
+        controls = widgets.VBox(list(self.sliders.values()) + [self.summary],
+                                layout=widgets.Layout(width=column, min_width=column, flex="0 0 auto"))
+        self.widget = widgets.HBox([controls, self.image],
+                                   layout=widgets.Layout(flex_flow="row wrap", align_items="flex-start",
+                                                         grid_gap="12px"))
         self.state = self.update()
 
     def _on_change(self, change) -> None:
@@ -249,27 +309,23 @@ class ConvExplorer:
         finally:
             self._busy = False
         self.state = state
-        self.summary.value = "<pre>" + state.text + "</pre>"
+        self.summary.value = _summary_html(state.text)
         if self._draw:
             self._redraw(state)
         return state
 
     def _redraw(self, state: ExplorerState) -> None:
+        import io
+
         import matplotlib.pyplot as plt
 
-        if self.figure is not None:
-            plt.close(self.figure)
-        self.figure = draw_explorer(state)
-        plt.close(self.figure)  # shown through the Output widget only, not again by the backend
-        from IPython import get_ipython
-
-        if get_ipython() is None:  # plain Python (tests): keep the figure, display nothing
-            return
-        from IPython.display import display
-
-        self.output.clear_output(wait=True)
-        with self.output:
-            display(self.figure)
+        if self.figure is None:
+            self.figure = plt.figure(figsize=FIGSIZE, dpi=DPI)
+            plt.close(self.figure)  # shown through the Image widget only, never by the backend
+        draw_explorer(state, self.figure)
+        buf = io.BytesIO()
+        self.figure.savefig(buf, format="png", dpi=DPI)  # fixed size: no bbox_inches="tight"
+        self.image.value = buf.getvalue()
 
 
 def conv_explorer(**initial) -> ConvExplorer:

@@ -5,11 +5,17 @@ Introduced in lecture 02. Lectures compute every worked example live with the li
 lecture states: ``expect_match=True`` for a slide that is right (so a wrong library breaks the
 notebook), ``expect_match=False`` for a slide error the lecture flags (so the notebook also breaks
 if the "error" turns out to be ours).
+
+Columns are labelled truthfully: ``computed | slide`` by default, ``computed | slide | corrected``
+when the caller also passes the ``corrected`` values for a slide error, or names of the caller's
+choosing (``labels=``). The returned :class:`SlideCheck` displays nothing when it ends a notebook
+cell (the comparison has already been printed), so no stray ``SlideCheck(...)`` line appears.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -20,16 +26,30 @@ __all__ = ["SlideCheck", "compare_with_slide", "side_by_side"]
 
 @dataclass(frozen=True)
 class SlideCheck:
-    """Result of :func:`compare_with_slide`: the two arrays compared and whether they agree."""
+    """Result of :func:`compare_with_slide`: the arrays compared and whether they agree.
+
+    Attributes:
+        name: the heading printed.
+        computed, slide: the two arrays compared (``computed`` rounded if ``decimals`` was given).
+        match: whether ``computed`` equals ``slide``.
+        text: the printed comparison.
+        corrected: the corrected values given for a slide error (``None`` otherwise).
+        labels: the column titles printed.
+    """
 
     name: str
     computed: np.ndarray
     slide: np.ndarray
     match: bool
     text: str
+    corrected: np.ndarray | None = None
+    labels: tuple[str, ...] = ("computed", "slide")
 
-    def __repr__(self) -> str:  # short: notebooks often end a cell with the check
+    def __repr__(self) -> str:  # short, for print() and lists of checks
         return f"SlideCheck({self.name!r}: {'match' if self.match else 'differs'})"
+
+    def _ipython_display_(self) -> None:
+        """Display nothing: the comparison was printed by :func:`compare_with_slide` already."""
 
 
 def _to_array(name: str, value) -> np.ndarray:
@@ -47,26 +67,41 @@ def _rows(a: np.ndarray, fmt: str) -> list[str]:
     if a.ndim == 1:
         a = a[None, :]
     a = a.reshape(-1, a.shape[-1])
-    cells = [[fmt.format(v) for v in row] for row in a]
+    cells = [[fmt.format(v + 0) for v in row] for row in a]  # +0: no "-0"
     width = max(len(c) for row in cells for c in row)
     return ["  ".join(c.rjust(width) for c in row) for row in cells]
 
 
-def side_by_side(left: np.ndarray, right: np.ndarray, *, titles: tuple[str, str] = ("computed", "slide"),
+def side_by_side(*arrays: np.ndarray, titles: Sequence[str] = ("computed", "slide"),
                  fmt: str = "{:g}") -> str:
-    """Format two arrays as text columns next to each other (arrays of ndim <= 2 read best)."""
-    lrows, rrows = _rows(np.asarray(left), fmt), _rows(np.asarray(right), fmt)
-    lw = max(len(titles[0]), *(len(r) for r in lrows))
-    lines = [f"{titles[0].ljust(lw)}   |   {titles[1]}"]
-    for i in range(max(len(lrows), len(rrows))):
-        lrow = lrows[i] if i < len(lrows) else ""
-        rrow = rrows[i] if i < len(rrows) else ""
-        lines.append(f"{lrow.ljust(lw)}   |   {rrow}")
+    """Format arrays as text columns next to each other, each under its title (ndim <= 2 reads best).
+
+    Lecture 02. ``side_by_side(a, b)`` or ``side_by_side(a, b, c, titles=(...))``: one title per
+    array.
+    """
+    if not arrays:
+        raise ArgumentError("arrays", "at least one array", "none")
+    if len(titles) != len(arrays):
+        raise ArgumentError("titles", f"{len(arrays)} titles (one per array)", tuple(titles))
+    columns = [_rows(np.asarray(a), fmt) for a in arrays]
+    widths = [max(len(t), *(len(r) for r in col)) for t, col in zip(titles, columns)]
+    height = max(len(col) for col in columns)
+
+    def line(cells: list[str]) -> str:
+        return "   |   ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+
+    lines = [line(list(titles))]
+    lines += [line([col[i] if i < len(col) else "" for col in columns]) for i in range(height)]
     return "\n".join(lines)
 
 
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=0.0, atol=1e-9))
+
+
 def compare_with_slide(name: str, computed, slide, *, decimals: int | None = None,
-                       expect_match: bool = True, fmt: str | None = None,
+                       expect_match: bool = True, corrected=None,
+                       labels: Sequence[str] | None = None, fmt: str | None = None,
                        verbose: bool = True) -> SlideCheck:
     """Print ``computed`` next to the ``slide``'s numbers and assert that they (dis)agree as stated.
 
@@ -80,29 +115,49 @@ def compare_with_slide(name: str, computed, slide, *, decimals: int | None = Non
             ``1.7``); ``None`` compares exactly (up to float64 rounding, ``atol=1e-9``).
         expect_match: ``True`` when the slide is right; ``False`` when the lecture flags it as
             wrong. The call raises ``AssertionError`` if the outcome differs.
+        corrected: for a slide error (``expect_match=False``), the correct values: printed as a
+            third column ``corrected`` and asserted equal to ``computed``.
+        labels: column titles, one per column printed (default ``("computed", "slide")``, plus
+            ``"corrected"``); use them when a column holds something else, e.g.
+            ``("layer", "slide's formula, literally")``.
         fmt: number format for printing; defaults to ``"{:g}"`` or ``decimals`` places.
         verbose: print the comparison.
 
     Returns:
-        A :class:`SlideCheck`.
+        A :class:`SlideCheck`, which displays nothing at the end of a notebook cell.
     """
     c = _to_array("computed", computed).astype(np.float64)
     s = _to_array("slide", slide).astype(np.float64)
+    k = None if corrected is None else _to_array("corrected", corrected).astype(np.float64)
+    if k is not None and expect_match:
+        raise ArgumentError("corrected", "None when the slide is right (expect_match=True)",
+                            "corrected values")
+    default = ("computed", "slide") if k is None else ("computed", "slide", "corrected")
+    labels = tuple(default if labels is None else labels)
+    if len(labels) != len(default):
+        raise ArgumentError("labels", f"{len(default)} column titles {default}", labels)
     if decimals is not None:
         c = np.round(c, decimals)
     fmt = fmt or ("{:g}" if decimals is None else f"{{:.{decimals}f}}")
-    match = c.shape == s.shape and bool(np.allclose(c, s, rtol=0.0, atol=1e-9))
+    match = _same(c, s)
     verdict = "MATCH" if match else "DIFFERENT"
     if match != expect_match:
         verdict += " (NOT what this lecture states!)"
     elif not match:
         verdict += " (the slide is wrong; see the text)"
-    text = f"{name}: {verdict}\n" + side_by_side(c, s, fmt=fmt)
+    columns = (c, s) if k is None else (c, s, k)
+    text = f"{name}: {verdict}\n" + side_by_side(*columns, titles=labels, fmt=fmt)
     if c.shape != s.shape:
-        text += f"\n(shapes differ: computed {c.shape}, slide {s.shape})"
+        text += f"\n(shapes differ: {labels[0]} {c.shape}, {labels[1]} {s.shape})"
+    fixed = k is None or _same(c, k)
+    if not fixed:
+        text += f"\n{labels[0]} differs from {labels[2]}: NOT what this lecture states!"
     if verbose:
         print(text)
     if match != expect_match:
-        raise AssertionError(f"{name}: expected the computed result to "
-                             f"{'match' if expect_match else 'differ from'} the slide\n{text}")
-    return SlideCheck(name, c, s, match, text)
+        raise AssertionError(f"{name}: expected the {labels[0]} result to "
+                             f"{'match' if expect_match else 'differ from'} the {labels[1]}\n{text}")
+    if not fixed:
+        raise AssertionError(f"{name}: expected the {labels[0]} result to equal the "
+                             f"{labels[2]} values\n{text}")
+    return SlideCheck(name, c, s, match, text, k, labels)

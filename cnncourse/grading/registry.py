@@ -1,0 +1,125 @@
+"""What students may not call, per assignment: the one list the grader's defenses derive from.
+
+For each assignment, :data:`ASSIGNMENTS` names
+
+- ``references``: the library functions students re-implement (their hidden tests import them to
+  compute the expected answers);
+- ``shortcuts``: per exercise family, the library calls that would turn an exercise into one call
+  (``"conv"``: torch/scipy convolutions, ``"gradcheck"``: the library's numerical gradient, ...);
+- ``hidden``: top-level modules that do not exist in the student's sandboxed grading kernel at
+  all ("forbidden means absent": a numpy-only assignment's kernel has no torch, scipy or
+  ``cnncourse``).
+
+Derived from it (never written by hand elsewhere): the forbidden-call presets of
+:mod:`~cnncourse.grading.guard` (``PRESETS``), the functions :mod:`~cnncourse.grading.integrity`
+watches, the names the tamper scan flags (:func:`flagged_names`) and the modules the sandbox hides
+(:func:`hidden_modules`). Tests check that every reference a hidden test imports is registered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["AssignmentRules", "ASSIGNMENTS", "SHORTCUTS", "presets", "references", "flagged_names",
+           "hidden_modules", "rules_for"]
+
+# Library shortcuts, by exercise family. Names whose package is not installed are skipped by the guard.
+SHORTCUTS: dict[str, tuple[str, ...]] = {
+    "conv": (
+        "torch.nn.functional.conv2d", "torch.conv2d", "torch.convolution", "torch._convolution",
+        "torch.nn.functional.conv_transpose2d", "torch.nn.Conv2d", "torch.nn.grad.conv2d_input",
+        "torch.nn.grad.conv2d_weight", "torch.nn.functional.unfold", "torch.nn.functional.fold",
+        "torch.nn.functional.conv3d", "torch.conv3d", "torch.nn.Conv3d", "torch.nn.functional.conv1d",
+        "scipy.signal.convolve2d", "scipy.signal.correlate2d", "scipy.signal.convolve",
+        "scipy.signal.correlate", "scipy.signal.fftconvolve", "scipy.signal.oaconvolve",
+        "scipy.ndimage.convolve", "scipy.ndimage.correlate",
+    ),
+    "pool": (
+        "torch.nn.functional.max_pool2d", "torch.max_pool2d", "torch.nn.functional.avg_pool2d",
+        "torch.nn.functional.max_pool2d_with_indices", "torch.nn.functional.adaptive_avg_pool2d",
+        "torch.nn.functional.adaptive_max_pool2d", "torch.nn.MaxPool2d", "torch.nn.AvgPool2d",
+        "torch.nn.functional.max_pool3d", "torch.nn.functional.avg_pool3d",
+        "scipy.ndimage.maximum_filter", "scipy.ndimage.uniform_filter",
+    ),
+    "stride_tricks": (
+        "numpy.lib.stride_tricks.as_strided", "numpy.lib.stride_tricks.sliding_window_view",
+    ),
+    "autograd": (
+        "torch.autograd.grad", "torch.autograd.backward", "torch.Tensor.backward",
+        "torch.func.grad", "torch.func.vjp", "torch.autograd.functional.jacobian",
+        "torch.autograd.functional.vjp",
+    ),
+    "gradcheck": (
+        "cnncourse.gradcheck.eval_numerical_gradient", "cnncourse.gradcheck.eval_numerical_gradient_array",
+        "torch.autograd.gradcheck", "scipy.optimize.approx_fprime", "scipy.optimize.check_grad",
+    ),
+}
+
+_NO_TORCH = "is not available while grading this assignment: it is numpy only (write the computation yourself)"
+
+
+@dataclass(frozen=True)
+class AssignmentRules:
+    """The references and shortcuts of one assignment (see the module docstring)."""
+
+    name: str
+    references: tuple[str, ...]
+    shortcuts: tuple[str, ...]
+    hidden: tuple[str, ...] = field(default=())
+
+
+ASSIGNMENTS: dict[str, AssignmentRules] = {
+    "a1_conv": AssignmentRules(
+        name="a1_conv",
+        references=(
+            "cnncourse.arithmetic.conv_output_size", "cnncourse.arithmetic.receptive_field",
+            "cnncourse.layers.zero_pad2d", "cnncourse.layers.conv2d_forward", "cnncourse.layers.conv2d_backward",
+            "cnncourse.layers.max_pool2d_forward", "cnncourse.layers.max_pool2d_backward",
+            "cnncourse.layers.avg_pool2d_forward", "cnncourse.layers.avg_pool2d_backward",
+            "cnncourse.gradcheck.eval_numerical_gradient", "cnncourse.gradcheck.eval_numerical_gradient_array",
+            "cnncourse.gradcheck.rel_error",
+        ),
+        shortcuts=("conv", "pool", "stride_tricks", "autograd", "gradcheck"),
+        hidden=("cnncourse", "torch", "torchvision", "scipy", "sklearn", "skimage", "cv2", "jax",
+                "tensorflow", "captum", "pycocotools", "faster_coco_eval"),
+    ),
+}
+
+
+def rules_for(assignment: str) -> AssignmentRules | None:
+    """The rules of ``assignment``, or None for an assignment without an entry."""
+    return ASSIGNMENTS.get(assignment)
+
+
+def references() -> tuple[str, ...]:
+    """Every registered reference of every assignment, in order, without repeats."""
+    seen: dict[str, None] = {}
+    for rules in ASSIGNMENTS.values():
+        seen.update(dict.fromkeys(rules.references))
+    return tuple(seen)
+
+
+def presets() -> dict[str, tuple[str, ...]]:
+    """The guard's presets: each shortcut family, ``"references"`` (all references), and one per
+    assignment (``"a1_conv"``: its references and every shortcut family it forbids), the name a
+    hidden test passes as ``forbidden=("a1_conv",)``."""
+    return {**SHORTCUTS, "references": references(), **{name: flagged_names(name) for name in ASSIGNMENTS}}
+
+
+def flagged_names(assignment: str | None = None) -> tuple[str, ...]:
+    """Names whose use in a student cell the tamper scan flags: references and shortcuts."""
+    chosen = [ASSIGNMENTS[assignment]] if assignment in ASSIGNMENTS else list(ASSIGNMENTS.values())
+    names: dict[str, None] = {}
+    for rules in chosen:
+        names.update(dict.fromkeys(rules.references))
+        for family in rules.shortcuts:
+            names.update(dict.fromkeys(SHORTCUTS[family]))
+    return tuple(names)
+
+
+def hidden_modules(assignment: str) -> dict[str, str]:
+    """``{module: ImportError message}`` for the modules absent from the grading kernel."""
+    rules = ASSIGNMENTS.get(assignment)
+    if rules is None:
+        return {}
+    return {m: f"`{m}` {_NO_TORCH}" for m in rules.hidden}

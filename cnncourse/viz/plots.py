@@ -170,7 +170,8 @@ def _show_rgb(ax: Axes, im: np.ndarray) -> bool:
 
 def show_images(images: Sequence, *, titles: Sequence[str] | None = None, ncols: int = 4,
                 cmap: str | Sequence[str] = "gray", size: float = 2.2, annotate: bool = False,
-                fmt: str = "{:g}", colorbar: bool | None = None, cbar_label: str | None = "value",
+                fmt: str = "{:g}", colorbar: bool | None = None,
+                cbar_label: str | Sequence[str] | None = "value",
                 padding: int | tuple[int, int] = 0) -> Figure:
     """Show a grid of images: each ``(H, W)`` (grey, drawn with ``cmap``) or ``(H, W, 3)`` (RGB).
 
@@ -188,7 +189,8 @@ def show_images(images: Sequence, *, titles: Sequence[str] | None = None, ncols:
         fmt: number format when annotating.
         colorbar: colour bars on grey panels; ``None``: always when not annotated, and for a
             diverging map when annotated.
-        cbar_label: the colour bars' label.
+        cbar_label: the colour bars' label, or one per image (e.g. ``"intensity"`` for the
+            input, ``"response"`` for the filter outputs).
         padding: a zero-padding ring to hatch in every grey panel (see :func:`show_matrix`).
 
     Returns:
@@ -203,6 +205,10 @@ def show_images(images: Sequence, *, titles: Sequence[str] | None = None, ncols:
     cmaps = [cmap] * len(arrays) if isinstance(cmap, str) else list(cmap)
     if len(cmaps) != len(arrays):
         raise ArgumentError("cmap", f"one colour map or {len(arrays)} (one per image)", len(cmaps))
+    cbar_labels = [cbar_label] * len(arrays) if cbar_label is None or isinstance(cbar_label, str) \
+        else list(cbar_label)
+    if len(cbar_labels) != len(arrays):
+        raise ArgumentError("cbar_label", f"one label or {len(arrays)} (one per image)", len(cbar_labels))
     for i, im in enumerate(arrays):
         if not (im.ndim == 2 or (im.ndim == 3 and im.shape[2] in (3, 4))):
             raise ArgumentError(f"images[{i}]", "an (H, W) or (H, W, 3) image", f"shape {im.shape}")
@@ -213,7 +219,7 @@ def show_images(images: Sequence, *, titles: Sequence[str] | None = None, ncols:
     flat = list(axes.ravel())
     for ax in flat[len(arrays):]:
         fig.delaxes(ax)
-    for ax, im, cm, k in zip(flat, arrays, cmaps, range(len(arrays))):
+    for ax, im, cm, label, k in zip(flat, arrays, cmaps, cbar_labels, range(len(arrays))):
         title = titles[k] if titles is not None else None
         if im.ndim == 3:
             if _show_rgb(ax, im):
@@ -224,7 +230,7 @@ def show_images(images: Sequence, *, titles: Sequence[str] | None = None, ncols:
                 ax.set_title(title, fontsize=9)
             continue
         show_matrix(im, ax, title=None, fmt=fmt, cmap=cm, annotate=annotate, padding=padding,
-                    colorbar=colorbar, cbar_label=cbar_label)
+                    colorbar=colorbar, cbar_label=label)
         if title:
             ax.set_title(title, fontsize=9)
     fig.tight_layout()

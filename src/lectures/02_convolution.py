@@ -2,7 +2,7 @@
 # jupyter:
 #   jupytext:
 #     cell_metadata_filter: nbgrader,tags,-all
-#     notebook_metadata_filter: kernelspec,-jupytext.text_representation.jupytext_version
+#     notebook_metadata_filter: kernelspec,cnncourse,-jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -130,7 +130,7 @@ assert np.allclose(out_torch.ravel().numpy(), -np.array(slide_out))
 
 # %%
 T = conv_as_toeplitz(filt[::-1].copy(), len(signal))   # (5 outputs, 7 inputs)
-show_matrix(T, title="Toeplitz matrix of correlation with -1 0 1")
+show_matrix(T, title="Toeplitz matrix of correlation with -1 0 1", cmap="RdBu_r", cbar_label="weight")
 plt.show()
 print("T @ signal =", T @ signal)
 compare_with_slide("Toeplitz product", T @ signal, slide_out)
@@ -175,8 +175,8 @@ assert np.array_equal(convolve(X, W), correlate(X, W[::-1, ::-1]))
 print("convolve(X, W) == correlate(X, W flipped on both axes): True")
 # the formula as printed on the slide: x_{r,c} * (sum of all weights)
 literal = X[:3, :3] * W.sum()
-compare_with_slide("the slide's formula taken literally vs the layer", literal, correlate(X, W),
-                   expect_match=False)
+compare_with_slide("the layer vs the slide's formula taken literally", correlate(X, W), literal,
+                   expect_match=False, labels=("layer (correlate)", "slide's formula, literally"))
 
 # %% [markdown]
 # **No padding, unit strides.** The slide slides the 3x3 filter `0 1 2 / 2 2 0 / 0 1 2` over the
@@ -209,14 +209,12 @@ plt.show()
 # PyTorch, the result is `6 17 3 / 8 17 13 / 6 4 4`.
 
 # %%
-show_matrix(zero_pad2d(x4, 1)[0, 0], title="zero_pad2d(x, 1): 7x7", fmt="{:g}")
+show_matrix(zero_pad2d(x4, 1)[0, 0], title="zero_pad2d(x, 1): 7x7", padding=1)
 plt.show()
 out_p1s2, _ = conv2d_forward(x4, w4, None, stride=2, padding=1)
 slide_p1s2 = [[6, 14, 17], [14, 12, 12], [8, 10, 17]]
-compare_with_slide("P=1, S=2 vs the slide (slide error)", out_p1s2[0, 0], slide_p1s2,
-                   expect_match=False)
-compare_with_slide("P=1, S=2 vs the correct values", out_p1s2[0, 0],
-                   [[6, 17, 3], [8, 17, 13], [6, 4, 4]])
+compare_with_slide("P=1, S=2 (slide error)", out_p1s2[0, 0], slide_p1s2, expect_match=False,
+                   corrected=[[6, 17, 3], [8, 17, 13], [6, 4, 4]])
 assert np.array_equal(F.conv2d(torch.from_numpy(x4), torch.from_numpy(w4), stride=2,
                                padding=1).numpy(), out_p1s2)
 
@@ -224,7 +222,7 @@ assert np.array_equal(F.conv2d(torch.from_numpy(x4), torch.from_numpy(w4), strid
 xp = zero_pad2d(x4, 1)[0, 0]
 fig, axes = plt.subplots(1, 4, figsize=(13, 3.4))
 for k, (r, c) in enumerate([(0, 0), (0, 1), (1, 1), (2, 2)]):
-    show_matrix(xp, axes[k], highlight=[(2 * r, 2 * c, 2 * r + 3, 2 * c + 3)],
+    show_matrix(xp, axes[k], highlight=[(2 * r, 2 * c, 2 * r + 3, 2 * c + 3)], padding=1,
                 title=f"out[{r},{c}] = {out_p1s2[0, 0, r, c]:g}")
 fig.suptitle("padding 1, stride 2: the window jumps two pixels")
 plt.show()
@@ -276,6 +274,11 @@ assert sizes[:3] == [32, 28, 24]
 # the caption can only mean "intensity changing in the vertical direction". Its transpose detects
 # vertical lines. We check this on a synthetic image with one horizontal and one vertical bar, and
 # then use the filters on a handwritten digit (scikit-learn's bundled digits: no download).
+#
+# In the response maps red is positive and blue negative, with 0 in the middle of each colour bar.
+# Each line gives a strong positive response along it, flanked by negative responses on both
+# sides (the filter's $-1$ rows see the line there); the small spots at the ends of each line are
+# where only part of the filter overlaps it.
 
 # %%
 W_slide = np.array([[-1, -1, -1], [2, 2, 2], [-1, -1, -1]], dtype=np.float64)
@@ -285,25 +288,43 @@ bars = np.zeros((24, 24))
 bars[6, 3:21] = 1.0            # a horizontal line (row 6)
 bars[10:22, 16] = 1.0          # a vertical line (column 16)
 resp, _ = conv2d_forward(bars[None, None], bank, None, padding=1)   # (1, 2, 24, 24)
-show_images([bars, resp[0, 0], resp[0, 1]], ncols=3, cmap="RdBu_r",
-            titles=["input: one horizontal, one vertical line", "slide's W", "W transposed"])
+show_images([bars, resp[0, 0], resp[0, 1]], ncols=3, cmap=["gray", "RdBu_r", "RdBu_r"],
+            titles=["input: a horizontal and a vertical line", "slide's W", "W transposed"],
+            cbar_label=["intensity", "response", "response"], size=2.6)
 plt.show()
 on_h = np.abs(resp[0, 0, 6, 5:14]).mean()    # slide's W on the horizontal line
 on_v = np.abs(resp[0, 0, 13:20, 16]).mean()  # slide's W on the vertical line (away from its ends)
 print(f"slide's W: mean |response| on the horizontal line {on_h:.1f}, on the vertical line {on_v:.1f}")
 assert on_h == 6.0 and on_v == 0.0
 
+# %% [markdown]
+# On a handwritten 7 (8x8 pixels, shown at its own resolution: no resizing, which would blur the
+# thin strokes that these 3x3 filters look for; we add a 2-pixel margin of zeros so that the
+# layer's zero padding only ever meets background), the slide's $W$ lights up the top bar and the
+# short middle bar, $W^T$ the stem. The Sobel filters respond to *edges* (a step from dark to
+# bright) rather than lines: Sobel x to left/right edges, Sobel y to top/bottom edges, with the
+# sign giving the direction of the step.
+
 # %%
 from sklearn.datasets import load_digits
 
-digit = torch.from_numpy(load_digits().images[0] / 16.0)[None, None]   # an 8x8 "0" in [0, 1]
-digit = F.interpolate(digit, size=(32, 32), mode="bicubic", align_corners=True)[0, 0].numpy()
+digits = load_digits()
+digit = np.pad(digits.images[7] / 16.0, 2)          # the 8x8 "7" in [0, 1], margin 2 -> 12x12
+assert digits.target[7] == 7 and digit.min() >= 0 and digit.max() <= 1
 sobel_x = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
 filters = np.stack([W_slide, W_slide.T, sobel_x, sobel_x.T])[:, None]   # (4, 1, 3, 3)
-maps, _ = conv2d_forward(digit[None, None], filters, None, padding=1)    # (1, 4, 32, 32)
-show_images([digit] + list(maps[0]), ncols=5, cmap="RdBu_r",
-            titles=["digit", "slide's W (horizontal)", "W.T (vertical)", "Sobel x", "Sobel y"])
+maps, _ = conv2d_forward(digit[None, None], filters, None, padding=1)    # (1, 4, 12, 12)
+show_images([digit] + list(maps[0]), ncols=5, cmap=["gray"] + ["RdBu_r"] * 4,
+            cbar_label=["intensity"] + ["response"] * 4,
+            titles=["digit 7 (intensity)", "slide's W (horizontal lines)", "W.T (vertical lines)",
+                    "Sobel x (vertical edges)", "Sobel y (horizontal edges)"])
 plt.show()
+top_bar, stem = (2, slice(4, 9)), (slice(7, 10), slice(4, 7))   # (rows, cols) in the 12x12 maps
+for part, where in {"top bar": top_bar, "stem": stem}.items():
+    print(f"strongest response on the {part:>7}: W {maps[0, 0][where].max():.2f}, "
+          f"W.T {maps[0, 1][where].max():.2f}")
+assert maps[0, 0][top_bar].max() > 2 * maps[0, 1][top_bar].max()     # W: the horizontal bar
+assert maps[0, 1][stem].max() > 2 * maps[0, 0][stem].max()           # W.T: the vertical stem
 
 # %% [markdown]
 # **RGB images.** A colour image has 3 channels, so the filter is a $3\times3\times3$ tensor: one
@@ -324,7 +345,7 @@ per_channel = sum(conv2d_forward(rgb[None, c:c + 1], w_rgb[:, c:c + 1], None, pa
 assert np.allclose(out_rgb, per_channel)
 print("3x3x3 filter on RGB = sum of the three per-channel 3x3 correlations:", out_rgb.shape)
 show_images([rgb.transpose(1, 2, 0), out_rgb[0, 0]], titles=["RGB input", "one output map"],
-            ncols=2, cmap="RdBu_r")
+            ncols=2, cmap="RdBu_r", cbar_label="response", size=2.6)
 plt.show()
 
 # %% [markdown]
@@ -368,7 +389,8 @@ plt.show()
 # %%
 w_local = np.array([0.5, -1.0, 2.0])
 T_local = conv_as_toeplitz(w_local, 7, stride=2)        # (3 hidden, 7 inputs)
-show_matrix(T_local, title="conv as a matrix: 7 inputs -> 3 hidden units (K=3, S=2)")
+show_matrix(T_local, title="conv as a matrix: 7 inputs -> 3 hidden units (K=3, S=2)", cmap="RdBu_r",
+            cbar_label="weight")
 plt.show()
 counts = {"global connectivity": 7 * 3,
           "local connectivity (no sharing)": int(np.count_nonzero(T_local)),
@@ -482,8 +504,9 @@ ref3d = F.conv3d(torch.from_numpy(volume)[None, None], torch.from_numpy(w3d)[Non
                  padding=1)[0, 0].numpy()
 assert np.allclose(vol_out, ref3d)
 print("volume", volume.shape, "* 3x3x3 filter ->", vol_out.shape, "(equal to torch conv3d)")
-show_images([volume[8], vol_out[5], vol_out[11]], ncols=3, cmap="RdBu_r",
-            titles=["slice z=8 of the ball", "response at z=5 (top)", "response at z=11 (bottom)"])
+show_images([volume[8], vol_out[5], vol_out[11]], ncols=3, cmap=["gray", "RdBu_r", "RdBu_r"],
+            titles=["slice z=8 of the ball", "response at z=5 (top)", "response at z=11 (bottom)"],
+            cbar_label=["inside the ball", "response", "response"], size=2.6)
 plt.show()
 
 # %% [markdown]
@@ -515,7 +538,7 @@ for stride, pad in [(2, 0), (2, 1)]:
     zero_insert = correlate(dilated, w_t[::-1, ::-1], padding=2 - pad)
     assert np.allclose(zero_insert, up[0, 0])
     print(f"S={stride}, P={pad}: 2x2 -> {H_up}x{H_up}; layer == torch == T.T @ y == zero insertion")
-    show_matrix(up[0, 0], title=f"conv_transpose2d, stride {stride}, padding {pad}")
+    show_matrix(up[0, 0], title=f"conv_transpose2d, stride {stride}, padding {pad}", cmap="RdBu_r")
     plt.show()
 
 # %%
@@ -532,7 +555,9 @@ assert np.isclose(lhs, rhs)
 #
 # Move the sliders: the output size formula, the warning when the stride does not divide, the
 # receptive field of a stack of `depth` identical layers, and the window of output
-# `(row, col)` drawn on the padded input (grey = padding, orange = the taps the filter multiplies).
+# `(row, col)` drawn on the padded input (hatched grey = zero padding, orange = the taps the filter
+# multiplies, red box = the window's extent; the axes count input pixels, so padding has negative
+# coordinates or coordinates `>= size`).
 # Try `size=7, kernel=3, stride=3` (the 2.33 case) and `dilation=2`.
 #
 # The widget calls the pure function `explore_conv`, which you can also call directly:

@@ -2,7 +2,7 @@
 # jupyter:
 #   jupytext:
 #     cell_metadata_filter: nbgrader,tags,-all
-#     notebook_metadata_filter: kernelspec,-jupytext.text_representation.jupytext_version
+#     notebook_metadata_filter: kernelspec,cnncourse,-jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent
@@ -149,6 +149,7 @@ from sklearn.datasets import load_digits
 
 d = torch.from_numpy(load_digits().images[3] / 16.0)[None, None]     # an 8x8 "3"
 digit = F.interpolate(d, size=(24, 24), mode="bilinear", align_corners=True).numpy()
+assert digit.min() >= 0 and digit.max() <= 1     # bilinear keeps the range (bicubic would overshoot)
 digit = np.pad(digit, ((0, 0), (0, 0), (4, 4), (4, 4)))                # (1, 1, 32, 32)
 W_line = np.array([[-1, -1, -1], [2, 2, 2], [-1, -1, -1]], dtype=np.float64)
 bank = np.stack([W_line, W_line.T])[:, None]                            # (2, 1, 3, 3)
@@ -160,7 +161,7 @@ def rel_change(a, b):
     return np.linalg.norm(a - b) / np.linalg.norm(b)
 
 base = features(digit)
-names = ["pixels", "features", "max pool 2", "max pool 4", "max pool 8", "global max"]
+names = ["pixels", "features", "max pool 2x2", "max pool 4x4", "max pool 8x8", "global max"]
 table = []
 for s in range(5):
     shifted = np.roll(digit, s, axis=3)
@@ -176,14 +177,36 @@ for s, row in enumerate(table):
 # larger pooling windows change less, for every non-zero shift; global max not at all
 assert np.all(np.diff(table[1:, 1:], axis=1) <= 0) and np.all(table[:, -1] == 0)
 
+# %% [markdown]
+# The plot draws one curve per column of the table (the legend lists them from the highest curve at
+# shift 4 to the lowest):
+#
+# * **features** change the most: the line detectors respond to thin strokes, so a shift moves
+#   every response off its old position; relative to their size they change more than the pixels;
+# * **max pool 2x2, 4x4, 8x8**: the same features max-pooled over windows of that size (stride =
+#   window). A maximum only changes when it crosses into another window, so the bigger the
+#   window, the lower the curve; 2x2 windows are still above the raw pixels, 4x4 and 8x8 below;
+# * **pixels** (dashed grey): the digit itself, for reference;
+# * **global max** stays at 0: a circular shift keeps every value, so the maximum of each map is
+#   unchanged.
+
 # %%
-fig, ax = plt.subplots(figsize=(6, 3.5))
+assert np.all(table[1:, 1] > table[1:, 0])    # the features move more than the pixels
+assert np.all(table[1:, 2] > table[1:, 0]) and np.all(table[1:, 3:5] < table[1:, :1])  # 2x2 above, 4x4/8x8 below
+fig, ax = plt.subplots(figsize=(6.5, 3.8))
+colors = plt.cm.viridis(np.linspace(0, 0.9, len(names) - 1))    # features -> global max
+lines = {}
 for k, name in enumerate(names):
-    ax.plot(range(5), table[:, k], marker="o", label=name)
-ax.set_xlabel("shift (pixels)")
-ax.set_ylabel("relative change")
-ax.legend(fontsize=8)
+    style = dict(color="0.45", linestyle="--") if name == "pixels" else dict(color=colors[k - 1])
+    lines[name], = ax.plot(range(5), table[:, k], marker="o", label=name, **style)
+order = np.argsort(-table[-1], kind="stable")  # legend from the highest curve to the lowest
+ax.legend([lines[names[k]] for k in order], [names[k] for k in order], fontsize=8,
+          title="representation f", title_fontsize=8, loc="upper left")
+ax.set_xticks(range(5))                        # shifts are whole pixels
+ax.set_xlabel("shift to the right (pixels)")
+ax.set_ylabel("relative change  ||f(shifted) - f(x)|| / ||f(x)||", fontsize=9)
 ax.set_title("bigger pooling windows: more shift invariance")
+fig.tight_layout()
 plt.show()
 
 # %% [markdown]

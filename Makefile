@@ -12,7 +12,7 @@ PYTEST_WORKERS ?= 2
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 
-.PHONY: install test bench lab clean release autograde demo lectures
+.PHONY: install test bench lab clean release autograde demo sync
 
 install: $(STAMP)
 
@@ -44,9 +44,11 @@ autograde: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m cnncourse.course demo
 
-# regenerate the lecture notebooks from their generators (tests check they are in sync)
-lectures: $(STAMP)
-	for f in lectures/_build/build_*.py; do $(PY) $$f || exit 1; done
+# after editing a notebook or its text twin under src/: sync every pair (the newer file wins),
+# normalize the notebooks (no outputs, stable cell ids), then regenerate the student release
+sync: $(STAMP)
+	$(PY) -m cnncourse.course sync
+	$(PY) -m cnncourse.course release
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis autograded feedback gradebook.db grades.csv

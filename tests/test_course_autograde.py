@@ -20,6 +20,7 @@ import nbformat
 import pytest
 
 from cnncourse.course.autograde import autograde
+from cnncourse.course.points import graded_cells
 from cnncourse.course.demo import make_course
 from cnncourse.course.release import release
 from cnncourse.course.report import format_table
@@ -43,6 +44,19 @@ def _grade_all(course: Path) -> tuple[dict, str]:
     variants = [parse_variant("solution", ""), parse_variant("untouched", "# op: untouched")] + VARIANTS
     for v in variants:
         write_submission(course, A, v.name, apply_variant(rel, sol, v))
+    solved = apply_variant(rel, sol, parse_variant("solution", ""))
+    # careless but correct: an empty extra notebook beside the submission; the notebook saved under
+    # the browser's "(1)" name
+    write_submission(course, A, "extra_untitled", solved)
+    (course / "submitted" / "extra_untitled" / A / "Untitled.ipynb").write_text("")
+    write_submission(course, A, "renamed_copy", solved, filename=f"{A} (1).ipynb")
+    # an attack: a `cnncourse` package beside a blank notebook, to replace the grading toolkit
+    write_submission(course, A, "planted_package", rel)
+    planted = course / "submitted" / "planted_package" / A / "cnncourse" / "grading"
+    planted.mkdir(parents=True)
+    (planted.parent / "__init__.py").write_text("")
+    (planted / "__init__.py").write_text("def assert_array_close(*a, **k): pass\ndef check_forward(*a, **k): pass\n"
+                                         "def check_backward(*a, **k): pass\ndef call_student(f, *a, **k): return None\n")
     printed = io.StringIO()
     results = autograde(course, [A], cell_timeout=30, memory_mb=3072, out=printed)
     return {r.student: r for r in results[A]}, printed.getvalue()
@@ -87,7 +101,7 @@ def test_untouched_release_gets_zero_everywhere(graded):
     _, res, _ = graded
     blank = res["untouched"]
     assert not blank.error
-    assert len(blank.tests) == 14
+    assert len(blank.tests) == len(graded_cells(ROOT / "solutions" / A / f"{A}.ipynb"))
     assert all(t.score == 0 for t in blank.tests), [(t.grade_id, t.score) for t in blank.tests]
     assert any("NotImplementedError" in t.message for t in blank.tests)
 
@@ -158,10 +172,59 @@ def test_gradebook_csv_and_feedback_are_consistent(graded):
                        "join submitted_assignment on submitted_notebook.assignment_id = submitted_assignment.id "
                        "join student on submitted_assignment.student_id = student.id group by student.id").fetchall()
     con.close()
-    assert dict(rows) == {name: 14 for name in res}
+    assert dict(rows) == {name: len(graded_cells(ROOT / "solutions" / A / f"{A}.ipynb")) for name in res}
     with open(course / "grades.csv", newline="") as fh:
         csv_scores = {row["student_id"]: float(row["score"]) for row in csv.DictReader(fh)}
     assert csv_scores == {name: r.score for name, r in res.items()}
     assert format_table(list(res.values())) in printed
     for name, r in res.items():
         assert (r.feedback is not None) == (not r.error), name
+
+
+@pytest.mark.parametrize("student", ["extra_untitled", "renamed_copy"]
+                         + [v.name for v in FAULTS if v.meta.get("expect-full")])
+def test_careless_but_correct_and_contained_attacks_keep_full_marks(graded, student):
+    """Does a correct notebook keep every point despite an extra notebook, a renamed file, a stderr
+    line saying "Error", or tampering that only reaches the student's own kernel?"""
+    _, res, _ = graded
+    r = res[student]
+    assert not r.error, r.error
+    assert r.score == r.max_score, [(t.grade_id, t.message) for t in r.tests if t.score < t.max_score]
+
+
+@pytest.mark.parametrize("student", ["planted_package"] + [v.name for v in FAULTS if v.meta.get("expect-zero")])
+def test_attacks_on_the_grader_earn_nothing(graded, student):
+    """Does a blank notebook stay at 0 when it ships a fake `cnncourse` or hooks IPython (input
+    transformers, exception handlers), since the hidden tests run in the grader, not in its kernel?"""
+    _, res, _ = graded
+    r = res[student]
+    assert not r.error, r.error
+    assert r.tests and all(t.score == 0 for t in r.tests), [(t.grade_id, t.score) for t in r.tests]
+
+
+def test_the_sandbox_keeps_the_course_untouched(graded):
+    """After a submission that searched for and overwrote course files: are the configuration, the
+    solutions and the gradebook intact, and did the sandbox show it none of them?"""
+    course, res, _ = graded
+    assert (course / "nbgrader_config.py").read_bytes() == (ROOT / "nbgrader_config.py").read_bytes()
+    assert (course / "solutions" / A / f"{A}.ipynb").read_bytes() == (ROOT / "solutions" / A / f"{A}.ipynb").read_bytes()
+    con = sqlite3.connect(course / "gradebook.db")
+    assert con.execute("select count(*) from student").fetchone()[0] == len(res)
+    con.close()
+    from cnncourse.course.bwrap import bwrap_available
+    if bwrap_available():
+        pytest.skip(f"no sandbox here ({bwrap_available()}): the student's code could see the course")
+    log = (course / "autograded" / "f15_reads_and_writes_the_course" / f"{A}.autograde.log").read_text()
+    assert "sandbox: bwrap" in log
+
+
+def test_grading_seeds_are_secret_recorded_and_reused(graded):
+    """Is each student's grading key recorded in the gradebook (so a regrade draws the same cases),
+    different between students, and never the public seed?"""
+    course, res, _ = graded
+    from cnncourse.course.autograde import grading_key
+    con = sqlite3.connect(course / "gradebook.db")
+    keys = dict(con.execute("select student, key from cnncourse_grading_key where assignment=?", (A,)).fetchall())
+    con.close()
+    assert set(keys) == set(res) and len(set(keys.values())) == len(keys)
+    assert grading_key(course, A, "solution") == keys["solution"]

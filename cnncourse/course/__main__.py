@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from cnncourse.course.kernel import DEFAULT_MEMORY_MB
 
@@ -16,6 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     p_auto = sub.add_parser("autograde", help="grade submitted/<student>/<assignment>/, write "
                                               "grades.csv and feedback, print the table")
     p_demo = sub.add_parser("demo", help="the whole loop in a temporary course directory")
+    p_sync = sub.add_parser("sync", help="sync every notebook with its text twin under src/ (jupytext)")
+    p_sync.add_argument("--course-dir", default=".", help="course root (default: current directory)")
     for p in (p_rel, p_auto):
         p.add_argument("--course-dir", default=".", help="course root (default: current directory)")
         p.add_argument("assignments", nargs="*", help="assignment names (default: all in solutions/)")
@@ -35,11 +38,24 @@ def main(argv: list[str] | None = None) -> int:
                         help="draw new secret grading seeds instead of reusing the recorded ones")
     args = parser.parse_args(argv)
 
+    if args.command == "sync":
+        from cnncourse.course.sources import stale_pairs, sync
+
+        sync(args.course_dir)
+        problems = stale_pairs(args.course_dir)
+        for problem in problems:
+            print(f"still stale: {problem}", file=sys.stderr)
+        return 1 if problems else 0
     if args.command == "release":
         from cnncourse.course.release import release
 
+        from cnncourse.course.points import points_problems, summary
+
         for path in release(args.course_dir, args.assignments or None):
-            print(f"released {path}")
+            source = Path(args.course_dir) / "solutions" / path.name / f"{path.name}.ipynb"
+            print(f"released {path}: {summary(source)}")
+            for problem in points_problems(source):
+                print(f"  WARNING {path.name}: {problem}")
         return 0
     if args.command == "autograde":
         from cnncourse.course.autograde import DEFAULT_CELL_TIMEOUT, autograde

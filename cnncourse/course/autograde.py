@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -84,22 +85,36 @@ def _ensure_assignment_in_gradebook(course_dir: Path, assignment: str) -> None:
         generate_release(course_dir, assignment, tmp)
 
 
-def _precheck(folder: Path) -> str:
-    """'' if every notebook of a submission parses, else a clear reason."""
-    notebooks = sorted(folder.glob("*.ipynb"))
-    if not notebooks:
-        return f"no notebook in {folder}"
-    for nb in notebooks:
-        try:
-            json.loads(nb.read_text(encoding="utf-8"))
-        except UnicodeDecodeError as exc:
-            return f"{nb.name} is not valid notebook JSON (not UTF-8 text: {exc.reason})"
-        except json.JSONDecodeError as exc:
-            return f"{nb.name} is not valid notebook JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
-        try:
-            nbformat.read(nb, as_version=4)
-        except Exception as exc:  # nbformat validation and reader errors
-            return f"{nb.name} could not be read as a notebook: {type(exc).__name__}: {str(exc)[:200]}"
+def _precheck(folder: Path, assignment: str | None = None) -> str:
+    """'' if the submission's notebook parses, else a clear reason.
+
+    Only the assignment's notebook (``<assignment>.ipynb``) is graded; other notebooks in the
+    folder (an empty ``Untitled.ipynb``) are ignored. When that name is missing but exactly one
+    other notebook is there (``a1_conv (1).ipynb``, as a browser renames a second download), it
+    is graded under the expected name.
+    """
+    assignment = assignment or folder.name
+    expected = folder / f"{assignment}.ipynb"
+    notebooks = sorted(p for p in folder.glob("*.ipynb") if p != expected)
+    if not expected.exists():
+        if len(notebooks) == 1:
+            shutil.copyfile(notebooks[0], expected)
+        elif not notebooks:
+            return f"no notebook in the submission folder: expected {expected.name}"
+        else:
+            names = ", ".join(p.name for p in notebooks)
+            return f"expected {expected.name}; found several other notebooks ({names}) and cannot tell which one to grade"
+    nb = expected
+    try:
+        json.loads(nb.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        return f"{nb.name} is not valid notebook JSON (not UTF-8 text: {exc.reason})"
+    except json.JSONDecodeError as exc:
+        return f"{nb.name} is not valid notebook JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+    try:
+        nbformat.read(nb, as_version=4)
+    except Exception as exc:  # nbformat validation and reader errors
+        return f"{nb.name} could not be read as a notebook: {type(exc).__name__}: {str(exc)[:200]}"
     return ""
 
 
@@ -184,7 +199,7 @@ def _zero_failed(course_dir: Path, assignment: str, student: str) -> None:
 def _grade_one(course_dir: Path, assignment: str, student: str, *, env: dict[str, str],
                cell_timeout: int, student_timeout: float, sandbox: str = "auto", new_key: bool = False) -> str:
     """Autograde one submission; return '' on success or the reason it failed."""
-    reason = _precheck(course_dir / SUBMITTED / student / assignment)
+    reason = _precheck(course_dir / SUBMITTED / student / assignment, assignment)
     key = grading_key(course_dir, assignment, student, new=new_key)
     run = run_nbgrader(["autograde", assignment, f"--student={student}", "--force",
                         f"--Execute.kernel_name={GRADING_KERNEL}", f"--Execute.timeout={cell_timeout}",
@@ -227,9 +242,13 @@ def read_results(course_dir: str | Path, assignment: str, students: list[str],
                                                 messages.get(g.name, "")))
                 html = course_dir / FEEDBACK / student / assignment / f"{nb.name}.html"
                 res.feedback = html if html.exists() else None
+            folder = course_dir / SUBMITTED / student / assignment
             if tamper_scan is not None:
-                for path in sorted((course_dir / SUBMITTED / student / assignment).glob("*.ipynb")):
+                for path in sorted(folder.glob("*.ipynb")):
                     res.flags += [str(f) for f in tamper_scan(path) if f.rule != "unreadable"]
+            for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix != ".ipynb"):
+                res.flags.append(f"{path.relative_to(folder)}: [extra-file] the submission ships a file "
+                                 "besides its notebook (it only ever reached the student's own kernel)")
             results.append(res)
     return results
 

@@ -178,6 +178,18 @@ class TrustedExecute(LocatingExecute):
                     and msg["content"].get("execution_state") == "idle"):
                 return
 
+    def _death_cause(self) -> str:
+        """'ran out of memory' (the memory guard's exit code or a kill) or 'died', from the exit status."""
+        from cnncourse.course.kernel import OUT_OF_MEMORY_EXIT
+
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        code = process.poll() if process is not None else None
+        if code == OUT_OF_MEMORY_EXIT:
+            return "ran out of memory (the grading kernel's memory guard stopped it)"
+        if code is not None and code < 0:
+            return f"died (killed by signal {-code})"
+        return "died" + (f" (exit status {code})" if code not in (None, 0) else "")
+
     def _install_server(self) -> None:
         source = server_source()
         code = (f"import sys as _s, types as _t\n_m = _t.ModuleType({_RPC!r})\n"
@@ -236,7 +248,7 @@ class TrustedExecute(LocatingExecute):
             cell = self.execute_cell(cell, index, store_history=True)
         except DeadKernelError:
             self.log.error("%s %s", DIED_MARK, where)
-            self._dead = f"the kernel died in {where}"
+            self._dead = f"the kernel {self._death_cause()} in {where}"
             cell.outputs = list(cell.get("outputs", [])) + [_error_output(
                 "KernelDied", self._dead, [f"The kernel died while running this cell ({where}); "
                                            "the graded cells after it cannot run."])]
@@ -246,7 +258,8 @@ class TrustedExecute(LocatingExecute):
         """Execute one hidden-test cell here, in the grader, and write its outputs."""
         gid = cell.metadata["nbgrader"].get("grade_id", "test")
         self.namespace.new_cell()
-        self.channel.deadline = time.monotonic() + float(self.timeout or 60)
+        start, calls = time.monotonic(), self.channel.count
+        self.channel.deadline = start + float(self.timeout or 60)
         out = io.StringIO()
         error = None
         try:
@@ -265,6 +278,9 @@ class TrustedExecute(LocatingExecute):
             outputs.append(self._describe_failure(error))
         cell.outputs = outputs
         cell.execution_count = None
+        self.log.info("[cnncourse] test %s: %s in %.2f s, %d calls into the student's kernel", gid,
+                      "failed" if error is not None else "passed", time.monotonic() - start,
+                      self.channel.count - calls)
 
     def _describe_failure(self, exc: BaseException) -> NotebookNode:
         """An error output with the message first and only the student's own frames."""

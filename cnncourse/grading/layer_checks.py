@@ -52,9 +52,9 @@ def _call(fn: Callable, case: Case, *args: Any, **kwargs: Any) -> Any:
         raise
     except Exception as exc:  # the student's error (remote or local): name the case that caused it
         what = getattr(fn, "__name__", "your function")
-        raise AssertionError(f"`{what}` raised {type(exc).__name__ if not hasattr(exc, 'type_name') else exc.type_name}"
-                             f" on the case {describe_case(case)}: "
-                             f"{getattr(exc, 'message', str(exc))}") from exc
+        kind = getattr(exc, "type_name", type(exc).__name__)
+        raise AssertionError(f"`{what}` raised {kind}: {getattr(exc, 'message', str(exc))} "
+                             f"(on the case {describe_case(case)})") from exc
 
 
 def _compare(got: Any, want: Any, name: str, hints: Mapping[str, str] | None, **tol: Any) -> None:

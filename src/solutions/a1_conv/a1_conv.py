@@ -1,8 +1,10 @@
 # ---
 # jupyter:
+#   cnncourse:
+#     total_points: 100
 #   jupytext:
 #     cell_metadata_filter: nbgrader,tags,-all
-#     notebook_metadata_filter: kernelspec,-jupytext.text_representation.jupytext_version
+#     notebook_metadata_filter: kernelspec,cnncourse,-jupytext.text_representation.jupytext_version
 #     text_representation:
 #       extension: .py
 #       format_name: percent

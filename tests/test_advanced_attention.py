@@ -1,4 +1,4 @@
-"""Non-local block, squeeze-and-excitation and glimpses against explicit loops and torch's attention."""
+"""Non-local block and glimpses against explicit loops and torch's attention."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnncourse.advanced import NonLocalBlock, SEBlock, glimpse, nonlocal_means
+from cnncourse.advanced import NonLocalBlock, glimpse, nonlocal_means
 
 
 def _nonlocal_loop(block: NonLocalBlock, x: torch.Tensor) -> torch.Tensor:
@@ -77,31 +77,6 @@ def test_nonlocal_means_is_a_nonlocal_operation_with_patch_embeddings(rng):
                                nonlocal_means(img, h=h, patch_size=3, search_size=None))
 
 
-def test_se_block_matches_the_formula_and_gates_channels():
-    """out = x * sigmoid(W2 relu(W1 mean(x))) and the gates lie in (0, 1)."""
-    block = SEBlock(8, reduction=4).double()
-    _randomize(block, 2)
-    x = torch.randn(3, 8, 5, 5, dtype=torch.float64)
-    out, gates = block(x, return_gates=True)
-    w1, b1, w2, b2 = block.fc1.weight, block.fc1.bias, block.fc2.weight, block.fc2.bias
-    for n in range(3):
-        s = np.array([float(x[n, c].mean()) for c in range(8)])
-        hid = np.maximum(w1.detach().numpy() @ s + b1.detach().numpy(), 0)
-        ref = 1 / (1 + np.exp(-(w2.detach().numpy() @ hid + b2.detach().numpy())))
-        np.testing.assert_allclose(gates[n].detach().numpy(), ref, rtol=1e-12)
-    torch.testing.assert_close(out, x * gates[:, :, None, None])
-    assert block.fc1.out_features == 2 and bool(((gates > 0) & (gates < 1)).all())
-
-
-def test_se_block_zero_weights_halve_everything():
-    """With the excitation's last layer at zero, every gate is sigmoid(0) = 1/2."""
-    block = SEBlock(4, reduction=2)
-    torch.nn.init.zeros_(block.fc2.weight)
-    torch.nn.init.zeros_(block.fc2.bias)
-    x = torch.randn(2, 4, 3, 3)
-    torch.testing.assert_close(block(x), 0.5 * x)
-
-
 def _glimpse_loop(img, centre, size, s):
     c, h, w = img.shape
     side = size * s
@@ -131,8 +106,6 @@ def test_bad_arguments_are_named():
     """Wrong channel counts, centres and scales raise ValueError naming the argument."""
     with pytest.raises(ValueError, match="`x`"):
         NonLocalBlock(4)(torch.zeros(1, 3, 4, 4))
-    with pytest.raises(ValueError, match="`x`"):
-        SEBlock(4)(torch.zeros(1, 4, 4))
     with pytest.raises(ValueError, match="`centers`"):
         glimpse(torch.zeros(2, 1, 8, 8), torch.zeros(2, 3, dtype=torch.long), size=2)
     with pytest.raises(ValueError, match="`scales`"):

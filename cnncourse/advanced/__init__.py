@@ -8,8 +8,8 @@ The lecture's thread is "the forever battle between globalness and localness": a
 - :mod:`.nonlocal_block`  ``NonLocalBlock``: the deep-network form, attention over all positions
   (Wang et al., CVPR 2018)
 - :mod:`.deform`          ``deform_conv2d`` (Dai et al., ICCV 2017) and ``deform_sampling_locations``
-- :mod:`.attention`       ``SEBlock`` (channel attention, Hu et al., CVPR 2018) and ``glimpse``
-  (a high-resolution centre with low-resolution context, for attention-based re-id)
+- :mod:`.attention`       ``glimpse`` (a high-resolution centre with low-resolution context, for
+  attention-based re-id); channel attention (SE) is :class:`cnncourse.models.SEBlock`
 
 All are torch functions or modules: vectorized, differentiable, on the input's device and dtype.
 Images are NCHW (``(H, W)`` and ``(C, H, W)`` accepted where stated).
@@ -17,14 +17,13 @@ Images are NCHW (``(H, W)`` and ``(C, H, W)`` accepted where stated).
 
 from __future__ import annotations
 
-from cnncourse.advanced.attention import SEBlock, glimpse
+from cnncourse.advanced.attention import glimpse
 from cnncourse.advanced.deform import deform_conv2d, deform_sampling_locations
 from cnncourse.advanced.nonlocal_block import NonLocalBlock
 from cnncourse.advanced.nonlocal_means import local_mean_filter, nonlocal_means, nonlocal_means_weights
 
 __all__ = [
     "NonLocalBlock",
-    "SEBlock",
     "deform_conv2d",
     "deform_sampling_locations",
     "glimpse",

@@ -1,8 +1,7 @@
-"""Channel attention (squeeze-and-excitation) and spatial glimpses (Lecture 10).
+"""Spatial glimpses for hard attention (Lecture 10).
 
-- :class:`SEBlock`: Hu, Shen and Sun (CVPR 2018), "feature recalibration". *Squeeze* each channel
-  to one number by global average pooling (a global descriptor), *excite* with a bottleneck MLP
-  ``C -> C/r -> C`` and a sigmoid, and rescale every channel by its gate in ``(0, 1)``.
+Channel attention (squeeze-and-excitation) lives in :class:`cnncourse.models.SEBlock`.
+
 - :func:`glimpse`: the retina-like input of hard-attention models (Mnih et al., 2014) used by the
   attention-based person re-id of the lecture: a small window at full resolution around a chosen
   location plus larger windows around it at lower resolution ("focus on a certain region with high
@@ -14,42 +13,11 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 from cnncourse._validate import ArgumentError, check_positive_int
 
-__all__ = ["SEBlock", "glimpse"]
-
-
-class SEBlock(nn.Module):
-    """Squeeze-and-excitation: ``x * sigmoid(W2 relu(W1 mean_hw(x)))`` per channel (Lecture 10).
-
-    Args:
-        channels: ``C``.
-        reduction: ``r``; the hidden layer has ``max(C // r, 1)`` units (16 in the paper).
-
-    Shapes:
-        ``forward(x)``: Tensor[N, C, H, W] -> Tensor[N, C, H, W]; with ``return_gates=True`` also
-        the gates Tensor[N, C] in (0, 1).
-    """
-
-    def __init__(self, channels: int, reduction: int = 16):
-        super().__init__()
-        c = check_positive_int("channels", channels)
-        hidden = max(c // check_positive_int("reduction", reduction), 1)
-        self.channels = c
-        self.fc1 = nn.Linear(c, hidden)
-        self.fc2 = nn.Linear(hidden, c)
-
-    def forward(self, x: torch.Tensor, return_gates: bool = False):
-        """Rescale the channels of ``x``; see the class docstring for shapes."""
-        if x.dim() != 4 or x.shape[1] != self.channels:
-            raise ArgumentError("x", f"shape (N, {self.channels}, H, W)", str(tuple(x.shape)))
-        s = x.mean(dim=(2, 3))  # (N, C) squeeze: one global statistic per channel
-        gates = torch.sigmoid(self.fc2(F.relu(self.fc1(s))))  # (N, C) excitation
-        out = x * gates[:, :, None, None]
-        return (out, gates) if return_gates else out
+__all__ = ["glimpse"]
 
 
 def glimpse(images: torch.Tensor, centers: torch.Tensor, *, size: int,

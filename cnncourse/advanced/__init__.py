@@ -8,6 +8,8 @@ The lecture's thread is "the forever battle between globalness and localness": a
 - :mod:`.nonlocal_block`  ``NonLocalBlock``: the deep-network form, attention over all positions
   (Wang et al., CVPR 2018)
 - :mod:`.deform`          ``deform_conv2d`` (Dai et al., ICCV 2017) and ``deform_sampling_locations``
+- :mod:`.receptive`       ``gradient_receptive_field`` (which input pixels one output sees, by
+  autograd) and ``support_extent``
 - :mod:`.attention`       ``glimpse`` (a high-resolution centre with low-resolution context, for
   attention-based re-id); channel attention (SE) is :class:`cnncourse.models.SEBlock`
 
@@ -21,13 +23,16 @@ from cnncourse.advanced.attention import glimpse
 from cnncourse.advanced.deform import deform_conv2d, deform_sampling_locations
 from cnncourse.advanced.nonlocal_block import NonLocalBlock
 from cnncourse.advanced.nonlocal_means import local_mean_filter, nonlocal_means, nonlocal_means_weights
+from cnncourse.advanced.receptive import gradient_receptive_field, support_extent
 
 __all__ = [
     "NonLocalBlock",
     "deform_conv2d",
     "deform_sampling_locations",
     "glimpse",
+    "gradient_receptive_field",
     "local_mean_filter",
     "nonlocal_means",
     "nonlocal_means_weights",
+    "support_extent",
 ]

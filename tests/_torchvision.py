@@ -1,9 +1,8 @@
-"""torchvision as an optional test oracle.
+"""torchvision as an optional independent oracle in the tests.
 
-The CPU torch of the course environment cannot load the PyPI torchvision wheel (a CUDA build:
-"operator torchvision::nms does not exist"), so tests never import torchvision at module level.
-A test that compares with torchvision calls :func:`torchvision_or_skip` and keeps an independent
-check (a slow loop twin, autograd) that always runs.
+The PyPI torchvision wheel can fail to load beside a CPU-only torch ("operator torchvision::nms
+does not exist"), so it is never imported at module level: tests call
+:func:`torchvision_or_skip` and keep an always-running check of their own beside it.
 """
 
 from __future__ import annotations
@@ -12,10 +11,10 @@ import pytest
 
 
 def torchvision_or_skip():
-    """Return the ``torchvision`` module, or skip the calling test with the import error as reason."""
+    """Return the ``torchvision`` module, or skip the test with the reason it cannot be imported."""
     try:
         import torchvision
-        import torchvision.ops  # noqa: F401  (the ops are what the tests use; they fail to load first)
-    except (ImportError, RuntimeError, OSError) as exc:
-        pytest.skip(reason=f"torchvision unavailable: {type(exc).__name__}: {exc}")
+        import torchvision.ops  # noqa: F401  (the compiled operators load here)
+    except (ImportError, RuntimeError, OSError) as err:
+        pytest.skip(reason=f"torchvision cannot be imported: {type(err).__name__}: {err}")
     return torchvision

@@ -55,7 +55,7 @@ from cnncourse.verification import (EmbeddingNet, batch_all_triplet_loss, batch_
                                     plot_cmc, plot_distance_histograms, plot_roc, rank_accuracy,
                                     roc_auc_score, tar_at_far, train_embedding, triplet_kinds, triplet_loss,
                                     verification_accuracy)
-from cnncourse.viz import compare_with_slide, show_images
+from cnncourse.viz import compare_with_slide
 
 torch.manual_seed(0)
 np.set_printoptions(suppress=True, precision=3)
@@ -132,9 +132,12 @@ print(f"rendered {len(x_all) + len(x_test)} images in {time.perf_counter() - t0:
 print("train identities:", train_ds.identity_ids[:3], "...  test identities:", test_ds.identity_ids[:3], "...")
 assert not set(train_ds.identity_ids) & set(test_ds.identity_ids)
 
-show_images([x_test[i].permute(1, 2, 0) for i in range(0, 32)], ncols=8, size=1.2,
-            titles=[f"id {int(y_test[i])}" for i in range(32)])
-plt.suptitle("Four test identities, 8 samples each: pose, light, occlusion, noise", y=1.03)
+montage = x_test[:32].reshape(4, 8, 3, 32, 32).permute(0, 3, 1, 4, 2).reshape(4 * 32, 8 * 32, 3)  # rows = ids
+plt.figure(figsize=(9, 4.6))
+plt.imshow(montage)
+plt.yticks(np.arange(4) * 32 + 16, [f"test id {i}" for i in range(4)])
+plt.xticks(np.arange(8) * 32 + 16, [f"sample {k}" for k in range(8)], fontsize=8)
+plt.title("Four test identities, 8 samples each: pose, light, occlusion, noise")
 plt.show()
 
 # %% [markdown]

@@ -112,3 +112,12 @@ def test_bad_arguments_are_named():
         glimpse(torch.zeros(2, 1, 8, 8), torch.zeros(2, 2, dtype=torch.long), size=2, scales=(0,))
     with pytest.raises(ValueError, match="`channels`"):
         NonLocalBlock(0)
+
+
+def test_follow_the_device(device):
+    """The non-local block and glimpses run on the input's device."""
+    block = NonLocalBlock(4, zero_init=False).to(device)
+    x = torch.randn(2, 4, 5, 5, device=device)
+    assert block(x).device.type == device
+    out = glimpse(x, torch.tensor([[2, 2], [0, 4]], device=device), size=2, scales=(1, 2))
+    assert out.device.type == device and out.shape == (2, 2, 4, 2, 2)

@@ -149,3 +149,15 @@ def test_bad_images_are_rejected():
         nonlocal_means_weights(torch.zeros(8, 8), (8, 0), h=1.0, patch_size=3)
     with pytest.raises(ValueError, match="`image`"):
         nonlocal_means_weights(torch.zeros(2, 1, 8, 8), (0, 0), h=1.0, patch_size=3)
+
+
+def test_follows_the_device(device, rng):
+    """Windowed and global NLM and the local mean run on the input's device and agree with the CPU."""
+    img = torch.tensor(rng.random((1, 2, 9, 9)), dtype=torch.float32)
+    for search in (5, None):
+        out = nonlocal_means(img.to(device), h=0.4, patch_size=3, search_size=search)
+        assert out.device.type == device and out.dtype == torch.float32
+        torch.testing.assert_close(out.cpu(), nonlocal_means(img, h=0.4, patch_size=3, search_size=search))
+    assert local_mean_filter(img.to(device)).device.type == device
+    w = nonlocal_means_weights(img[0].to(device), (2, 3), h=0.4, patch_size=3)
+    assert w.device.type == device

@@ -39,9 +39,9 @@ def test_grad_cam_equals_captum_layer_grad_cam():
     torch.testing.assert_close(ours, ref)
     ref_relu = captum.attribute(x, target=target, relu_attributions=True).squeeze(1).detach()
     torch.testing.assert_close(grad_cam(model, model.features, x, target), ref_relu)
-    # an intermediate block too (output (N, 6, 12, 12) at full resolution)
-    torch.testing.assert_close(grad_cam(model, model.features[1], x, 2, relu=False),
-                               LayerGradCam(model, model.features[1]).attribute(x, target=2).squeeze(1).detach())
+    # an intermediate block too (output (N, 6, 6, 6))
+    torch.testing.assert_close(grad_cam(model, model.features[2], x, 2, relu=False),
+                               LayerGradCam(model, model.features[2]).attribute(x, target=2).squeeze(1).detach())
 
 
 def test_grad_cam_is_cam_over_hw_on_a_gap_network():

@@ -11,6 +11,7 @@ model, so parameter counts equal torchvision's published ones:
 - :mod:`~cnncourse.models.mobilenet`  :class:`InvertedResidual`, :class:`MobileNetV2`, :class:`MobileFaceNet`
 - :mod:`~cnncourse.models.blocks`     :class:`SEBlock`, :class:`DepthwiseSeparable`, :func:`channel_shuffle`,
   :class:`DenseBlock`, :func:`conv_bn_act`
+- :mod:`~cnncourse.models.training`   :func:`train_classifier`, :func:`accuracy` (the digits CNN of lecture 06)
 """
 
 from cnncourse.models.alexnet import AlexNet, AlexNetSlide
@@ -20,11 +21,12 @@ from cnncourse.models.lenet import LeNet5, SmallCNN
 from cnncourse.models.mobilenet import (MOBILEFACENET_TABLE, InvertedResidual, MobileFaceNet, MobileNetV2,
                                         mobilenet_v2)
 from cnncourse.models.resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet50, resnext50_32x4d
+from cnncourse.models.training import accuracy, train_classifier
 from cnncourse.models.vgg import VGG, VGG_CONFIGS, vgg16
 
 __all__ = [
     "AlexNet", "AlexNetSlide", "BasicBlock", "BasicConv2d", "Bottleneck", "DenseBlock", "DepthwiseSeparable",
     "GoogLeNet", "InceptionModule", "InvertedResidual", "LeNet5", "MOBILEFACENET_TABLE", "MobileFaceNet",
     "MobileNetV2", "ResNet", "SEBlock", "SmallCNN", "VGG", "VGG_CONFIGS", "channel_shuffle", "conv_bn_act",
-    "googlenet", "mobilenet_v2", "resnet18", "resnet50", "resnext50_32x4d", "vgg16",
+    "accuracy", "googlenet", "mobilenet_v2", "resnet18", "resnet50", "resnext50_32x4d", "train_classifier", "vgg16",
 ]

@@ -39,7 +39,7 @@ class LeNet5(nn.Module):
 
 
 class SmallCNN(nn.Module):
-    """conv-BN-ReLU x2, 2x2 max pool, conv-BN-ReLU, global average pool, linear.
+    """conv-BN-ReLU, 2x2 max pool, conv-BN-ReLU x2, global average pool, linear.
 
     ``features`` maps (N, C_in, H, W) to (N, widths[-1], H/2, W/2), the last conv layer's maps;
     ``fc`` maps their spatial means to logits. That GAP + linear head is exactly what CAM assumes:
@@ -57,8 +57,8 @@ class SmallCNN(nn.Module):
         in_channels = check_positive_int("in_channels", in_channels)
         a, b, c = widths
         self.features = nn.Sequential(
-            conv_bn_act(in_channels, a, 3), conv_bn_act(a, b, 3), nn.MaxPool2d(2),
-            conv_bn_act(b, c, 3))
+            conv_bn_act(in_channels, a, 3), nn.MaxPool2d(2),     # (N, a, H/2, W/2)
+            conv_bn_act(a, b, 3), conv_bn_act(b, c, 3))         # (N, c, H/2, W/2)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(c, num_classes)
 

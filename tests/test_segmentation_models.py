@@ -140,3 +140,18 @@ def test_training_helper_learns_foreground():
     assert predict(net, xv[:3]).dtype == torch.int64
     with pytest.raises(ValueError, match="`masks`"):
         train_segmentation(net, x, y[:, :8])
+
+
+def test_show_labels_draws_one_colour_per_class():
+    """Does the label map use colour c for class c (with first_label), with one legend entry each?"""
+    import matplotlib
+    matplotlib.use("Agg")
+    from cnncourse.segmentation import label_colormap, show_labels
+    grid = np.array([[1, 2], [5, 3]])
+    ax = show_labels(grid, class_names=["a", "b", "c", "d", "e"], first_label=1)
+    img = ax.images[0]
+    cmap = label_colormap(5)
+    np.testing.assert_allclose(img.to_rgba(img.get_array())[1, 0], cmap(4))
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["1: a", "2: b", "3: c", "4: d", "5: e"]
+    with pytest.raises(ValueError, match="`labels`"):
+        show_labels(grid, class_names=["a", "b"])

@@ -12,6 +12,7 @@
 - :mod:`.sliding_window`   segmentation by classifying one patch per pixel, and its cost
 - :mod:`.instance`         Mask R-CNN's per-box mask targets and pasting
 - :mod:`.training`         train / predict / evaluate on ``ShapesDataset`` semantic masks
+- :mod:`.plots`            label maps drawn with one colour per class and a legend
 
 Shapes: logits ``(N, K, H, W)`` with ``K`` classes, label masks ``(N, H, W)`` int64.
 """
@@ -23,6 +24,7 @@ from cnncourse.segmentation.instance import mask_targets, paste_masks
 from cnncourse.segmentation.metrics import (confusion_matrix, dice_per_class, iou_per_class, mean_dice,
                                             mean_iou, segmentation_scores)
 from cnncourse.segmentation.padding import reflect_indices, reflect_pad2d_backward, reflect_pad2d_forward
+from cnncourse.segmentation.plots import SHAPES_CLASS_NAMES, label_colormap, show_labels
 from cnncourse.segmentation.pyramid_pooling import PyramidPooling
 from cnncourse.segmentation.sliding_window import conv_macs, patch_classifier, sliding_window_segment
 from cnncourse.segmentation.training import (SHAPES_NUM_CLASSES, evaluate_segmentation, predict,
@@ -47,6 +49,7 @@ __all__ = [
     "FCN", "conv_block", "PyramidPooling",
     "patch_classifier", "sliding_window_segment", "conv_macs",
     "mask_targets", "paste_masks",
+    "SHAPES_CLASS_NAMES", "label_colormap", "show_labels",
     "SHAPES_NUM_CLASSES", "shapes_segmentation_data", "train_segmentation", "predict",
     "evaluate_segmentation",
 ]

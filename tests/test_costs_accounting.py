@@ -276,3 +276,20 @@ def test_cost_table_and_human():
     assert [human(v) for v in (150_528, 3_211_264, 802_816, 25_088, 4096, 1000)] == \
         ["150K", "3.2M", "800K", "25K", "4096", "1000"]
     assert human(15_237_608, digits=3) == "15.2M" and human(138_357_544, digits=3) == "138M"
+
+
+def test_memory_lines_label_any_kernel_size():
+    """An 11x11 conv is labelled CONV11-F (not from the first digit of its formula)."""
+    r = layer_costs(nn.Conv2d(3, 96, 11, stride=4), torch.zeros(1, 3, 227, 227))
+    assert format_memory_lines(r).splitlines()[1].startswith("CONV11-96: [55x55x96]")
+
+
+def test_walker_follows_the_device(device):
+    """Costs are the same on every available device (the hooks read shapes only)."""
+    model = vgg16(num_classes=10).to(device) if device != "cpu" else None
+    small = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 16, 4)).to(device)
+    r = layer_costs(small, torch.zeros(2, 3, 4, 4, device=device))
+    assert r.total_flops == torch_flops(small, torch.zeros(2, 3, 4, 4, device=device))
+    if model is not None:
+        x = torch.zeros(1, 3, 224, 224, device=device)
+        assert layer_costs(model, x).total_flops == torch_flops(model, x)

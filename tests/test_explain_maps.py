@@ -145,3 +145,18 @@ def test_errors_name_the_argument():
         class_activation_map(torch.zeros(1, 4, 2, 2), torch.zeros(10, 3), 0)
     with pytest.raises(ValueError, match="`maps`"):
         upsample_map(torch.zeros(2, 2), 4)
+
+
+def test_maps_follow_the_device(device):
+    """Occlusion and Grad-CAM run on the input's device and match the CPU results."""
+    model = _trained_like(5).eval()
+    x = torch.rand(2, 1, 8, 8)
+    cpu_gc = grad_cam(model, model.features, x, 1)
+    cpu_occ = occlusion_map(model, x, 1, patch=3)
+    model_d, x_d = model.to(device), x.to(device)
+    gc = grad_cam(model_d, model_d.features, x_d, 1)
+    occ = occlusion_map(model_d, x_d, 1, patch=3)
+    assert gc.device.type == occ.device.type == torch.device(device).type
+    tol = dict(atol=1e-4, rtol=1e-3) if device != "cpu" else dict(atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(gc.cpu(), cpu_gc, **tol)
+    torch.testing.assert_close(occ.cpu(), cpu_occ, **tol)

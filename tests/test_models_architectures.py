@@ -231,3 +231,25 @@ def test_same_state_dict_and_outputs_as_torchvision(name):
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), theirs(x))
+
+
+def test_blocks_follow_the_device(device):
+    """Every block gives the CPU result on each available device (tolerance by device)."""
+    from cnncourse.costs import InceptionSpec
+    from cnncourse.models import InceptionModule
+    torch.manual_seed(0)
+    blocks = [BasicBlock(8, 16, 2), Bottleneck(16, 4, groups=2, base_width=32, se_reduction=4), SEBlock(8, 2),
+              DepthwiseSeparable(8, 12), InceptionModule(8, InceptionSpec(4, 6, 2, 3, 2, 2)),
+              InvertedResidual(8, 8, 1, 6), DenseBlock(8, 2, growth=4, bn_size=2)]
+    tol = dict(atol=1e-4, rtol=1e-3) if device != "cpu" else dict(atol=0, rtol=0)
+    for block in blocks:
+        block.eval()
+        c_in = 16 if isinstance(block, Bottleneck) else 8
+        x = torch.randn(2, c_in, 6, 6)
+        with torch.no_grad():
+            ref = block(x)
+            out = block.to(device)(x.to(device))
+        assert out.device.type == torch.device(device).type
+        torch.testing.assert_close(out.cpu(), ref, **tol)
+    y = torch.randn(1, 6, 2, 2)
+    assert torch.equal(channel_shuffle(y.to(device), 3).cpu(), channel_shuffle(y, 3))

@@ -61,7 +61,7 @@ def format_cost_table(report: CostReport, *, title: str | None = None) -> str:
 
 def _vgg_label(l: LayerCost) -> str:
     if l.type in _CONV:
-        return f"CONV{l.weight_formula[1]}-{l.output_shape[1]}"  # "(3*3*.." -> kernel 3
+        return f"CONV{l.description.split()[1].split('x')[0]}-{l.output_shape[1]}"  # "64 3x3 filters" -> 3
     if l.type in _POOL:
         return f"POOL{l.description.split('x')[0]}"
     if l.type == "Linear":

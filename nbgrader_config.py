@@ -71,3 +71,12 @@ c.Autograde.sanitize_preprocessors = [
 
 # --- feedback -----------------------------------------------------------------------------
 c.GenerateFeedback.force = True
+# feedback shows each hidden test by name, points and the grader's message, never its code
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "cnncourse.course.preprocessors.HideHiddenTests",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+]
+# math renders offline: MathJax is copied next to the feedback (feedback/_mathjax, from the
+# jupyter-server-mathjax package) instead of being loaded from a CDN
+c.HTMLExporter.mathjax_url = "../../_mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"

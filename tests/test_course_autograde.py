@@ -228,3 +228,26 @@ def test_grading_seeds_are_secret_recorded_and_reused(graded):
     con.close()
     assert set(keys) == set(res) and len(set(keys.values())) == len(keys)
     assert grading_key(course, A, "solution") == keys["solution"]
+
+
+def test_feedback_never_shows_a_hidden_test(graded):
+    """Does no line of any hidden test (its code, its seeds) appear in any student's feedback HTML,
+    while each test's name and the grader's message do?"""
+    import html
+
+    course, res, _ = graded
+    sol = nbformat.read(ROOT / "solutions" / A / f"{A}.ipynb", as_version=4)
+    secret = set()
+    for cell in sol.cells:
+        if "### BEGIN HIDDEN TESTS" in cell.source:
+            region = cell.source.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0]
+            secret |= {ln.strip() for ln in region.splitlines() if len(ln.strip()) > 12}
+    assert secret
+    pages = sorted((course / "feedback").rglob("*.html"))
+    assert pages
+    for page in pages:
+        text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text(encoding="utf-8")))
+        leaked = [ln for ln in secret if ln in text]
+        assert not leaked, f"{page}: {leaked[:3]}"
+    carol = (course / "feedback" / "b01_output_size_off_by_one" / A / f"{A}.html").read_text(encoding="utf-8")
+    assert "hidden test `test_conv_output_size`" in carol and "off by one" in html.unescape(carol)

@@ -34,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
                        help="student kernels in a bubblewrap sandbox (auto: when bwrap works here)")
     p_auto.add_argument("--student", action="append", default=None,
                         help="grade only this student (repeatable); default: every submission")
+    for p in (p_auto, p_demo):
+        p.add_argument("--workers", type=int, default=None,
+                       help="students graded at once on this machine (default: the number of CPUs)")
+    p_auto.add_argument("--scheduler", default=None,
+                        help="Dask distributed scheduler address (tcp://host:8786): grade on that cluster")
     p_auto.add_argument("--new-seeds", action="store_true",
                         help="draw new secret grading seeds instead of reusing the recorded ones")
     args = parser.parse_args(argv)
@@ -62,11 +67,13 @@ def main(argv: list[str] | None = None) -> int:
 
         autograde(args.course_dir, args.assignments or None, memory_mb=args.memory_mb,
                   cell_timeout=args.cell_timeout or DEFAULT_CELL_TIMEOUT, sandbox=args.sandbox,
-                  students=args.student, new_keys=args.new_seeds)
+                  students=args.student, new_keys=args.new_seeds, workers=args.workers,
+                  scheduler=args.scheduler)
         return 0
     from cnncourse.course.demo import demo
 
-    demo(args.repo, args.course_dir, cell_timeout=args.cell_timeout or 30, sandbox=args.sandbox)
+    demo(args.repo, args.course_dir, cell_timeout=args.cell_timeout or 30, sandbox=args.sandbox,
+         workers=args.workers)
     return 0
 
 

@@ -1,26 +1,26 @@
-"""``autograde``: grade every ``submitted/<student>/<assignment>/`` with nbgrader, one student at a time.
+"""``autograde``: grade every ``submitted/<student>/<assignment>/``: per-student workers, one writer.
 
 Order of the steps (the order matters):
 
-1. make sure the gradebook knows the assignment (``generate_assignment`` into a temporary folder
-   if it does not), so hidden tests and graded cells can be restored from it;
-2. write the memory-limited grading kernelspec into a temporary ``JUPYTER_PATH``;
-3. for each student, one ``nbgrader autograde --student`` process with a wall-clock limit: a
-   crash, a hang or a malformed notebook costs that student only; a failed student is recorded
-   in the gradebook with 0 on every graded cell (so the gradebook and ``grades.csv`` stay
-   complete) and the reason goes into the report;
-4. ``generate_feedback`` (HTML per student) and ``export`` (``grades.csv``) once for everyone;
-5. read scores back from the gradebook, failure messages from the autograded notebooks, and run
-   the tamper scan on the submitted notebooks.
+1. make sure the course gradebook knows the assignment, and build a *template* gradebook that
+   knows only the assignment (every worker starts from a copy);
+2. one :class:`~cnncourse.course.workers.GradingJob` per student: the assignment's source, the
+   configuration, the template gradebook, that student's submitted files and its secret grading
+   key (drawn once, kept in the gradebook: a regrade reproduces the same cases);
+3. the jobs run in parallel (threads on this machine, or a Dask cluster), each in a scratch
+   course of its own: ``nbgrader autograde`` with hidden tests in the grader and the student's
+   code in a sandboxed kernel (:mod:`cnncourse.course.trusted`), then ``generate_feedback``
+   (hidden tests shown by name and message only). A crash, a hang or a malformed notebook costs
+   that student only: graded cells that completed keep their scores;
+4. each result is merged into the course (autograded notebook, feedback, log, scores in the
+   gradebook) by this process alone, as it arrives;
+5. ``export`` (``grades.csv``), Gradescope ``results.json`` per student, and the report: scores
+   from the gradebook, messages from the autograded notebooks, the tamper scan of the submission
+   as received (the student's sandbox could never rewrite it).
 
-When nbgrader fails on a student, the reason comes from that student's log
-(``autograded/<student>/<assignment>.autograde.log``): nbgrader deletes the partially executed
-notebook of a dead kernel, so the cell is taken from the lines that
-:class:`~cnncourse.course.preprocessors.LocatingExecute` logs (the cell the kernel died in, or the
-last cell started before the per-student wall clock ran out), and a memory blow-up is recognised by
-the grading kernel's own stop message (:data:`~cnncourse.course.kernel.OUT_OF_MEMORY_MARK`).
-A dead kernel still costs every cell of that notebook (nbgrader's behaviour, kept: the cells that
-had passed before the crash were graded in a kernel that then failed, so no partial credit).
+When nbgrader fails on a student, the reason comes from that student's log: the cell comes from
+the lines :class:`~cnncourse.course.preprocessors.LocatingExecute` logs, a memory blow-up from the
+grading kernel's own stop message (:data:`~cnncourse.course.kernel.OUT_OF_MEMORY_MARK`).
 """
 
 from __future__ import annotations
@@ -31,19 +31,19 @@ import re
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import TextIO
 
 import nbformat
 
 from cnncourse.course._nbgrader import kernel_env, run_nbgrader
-from cnncourse.course.kernel import DEFAULT_MEMORY_MB, GRADING_KERNEL, OUT_OF_MEMORY_MARK, write_kernelspec
+from cnncourse.course.kernel import DEFAULT_MEMORY_MB, OUT_OF_MEMORY_MARK
 from cnncourse.course.preprocessors import DIED_MARK, RUNNING_MARK
 from cnncourse.course.release import generate_release, list_assignments
-from cnncourse.grading.seeds import GRADING_KEY_ENV
 from cnncourse.course.report import StudentResult, TestResult, cell_messages, format_details, format_table
 
-__all__ = ["find_students", "autograde", "read_results", "grading_key", "DEFAULT_CELL_TIMEOUT"]
+__all__ = ["find_students", "autograde", "read_results", "grading_key", "write_gradescope", "DEFAULT_CELL_TIMEOUT"]
 
 DEFAULT_CELL_TIMEOUT = 60
 SUBMITTED, AUTOGRADED, FEEDBACK = "submitted", "autograded", "feedback"
@@ -183,38 +183,6 @@ def grading_key(course_dir: Path, assignment: str, student: str, *, new: bool = 
         return key
 
 
-def _zero_failed(course_dir: Path, assignment: str, student: str) -> None:
-    """Record a submission that could not be graded: every graded cell gets 0, nothing pending."""
-    with _gradebook(course_dir) as gb:
-        gb.update_or_create_student(student)
-        submission = gb.update_or_create_submission(assignment, student)
-        for notebook in submission.notebooks:
-            for grade in notebook.grades:
-                grade.auto_score = 0
-                grade.manual_score = None
-                grade.needs_manual_grade = False
-        gb.db.commit()
-
-
-def _grade_one(course_dir: Path, assignment: str, student: str, *, env: dict[str, str],
-               cell_timeout: int, student_timeout: float, sandbox: str = "auto", new_key: bool = False) -> str:
-    """Autograde one submission; return '' on success or the reason it failed."""
-    reason = _precheck(course_dir / SUBMITTED / student / assignment, assignment)
-    key = grading_key(course_dir, assignment, student, new=new_key)
-    run = run_nbgrader(["autograde", assignment, f"--student={student}", "--force",
-                        f"--Execute.kernel_name={GRADING_KERNEL}", f"--Execute.timeout={cell_timeout}",
-                        f"--TrustedExecute.sandbox={sandbox}"],
-                       course_dir, timeout=student_timeout, env={**env, GRADING_KEY_ENV: key})
-    log_dir = course_dir / AUTOGRADED / student
-    log_dir.mkdir(parents=True, exist_ok=True)
-    (log_dir / f"{assignment}.autograde.log").write_text(run.log)
-    if run.ok and not reason:
-        return ""
-    reason = reason or _reason_from_log(run.log)
-    _zero_failed(course_dir, assignment, student)
-    return reason
-
-
 def read_results(course_dir: str | Path, assignment: str, students: list[str],
                  errors: dict[str, str] | None = None) -> list[StudentResult]:
     """Scores from the gradebook plus messages, tamper flags and feedback paths, per student."""
@@ -253,12 +221,79 @@ def read_results(course_dir: str | Path, assignment: str, students: list[str],
     return results
 
 
+def _template_gradebook(course_dir: Path, assignment: str) -> bytes:
+    """A gradebook that knows ``assignment`` and no student: every worker starts from a copy."""
+    from cnncourse.course.demo import make_course
+
+    with tempfile.TemporaryDirectory(prefix="cnncourse-template-") as tmp:
+        course = make_course(course_dir, Path(tmp) / "course")
+        generate_release(course, assignment, Path(tmp) / "release")
+        return (course / "gradebook.db").read_bytes()
+
+
+_FEEDBACK_CSS = ("<style>/* cnncourse: messages wrap, nothing needs horizontal scrolling */\n"
+                 "pre, .jp-OutputArea-output pre { white-space: pre-wrap; overflow-wrap: anywhere; }</style>\n")
+
+
+def _feedback_page(data: bytes) -> bytes:
+    """Feedback HTML with the wrapping style (the grader's message readable without scrolling)."""
+    text = data.decode("utf-8", errors="replace")
+    if "</head>" in text and "cnncourse: messages wrap" not in text:
+        text = text.replace("</head>", _FEEDBACK_CSS + "</head>", 1)
+    return text.encode("utf-8")
+
+
+def install_mathjax(feedback_dir: Path) -> Path | None:
+    """Copy MathJax (jupyter-server-mathjax's files) to ``feedback/_mathjax`` for offline math."""
+    try:
+        import jupyter_server_mathjax
+    except ImportError:
+        return None
+    target = Path(feedback_dir) / "_mathjax"
+    if not (target / "MathJax.js").exists():
+        source = Path(jupyter_server_mathjax.__file__).parent / "static"
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    return target
+
+
+def _merge(course_dir: Path, assignment: str, result) -> None:
+    """Write one worker's result into the course: files, then the gradebook (the only writer)."""
+    student = result.student
+    for folder, files in ((course_dir / AUTOGRADED / student, result.autograded),
+                          (course_dir / FEEDBACK / student, result.feedback)):
+        target = folder / assignment
+        if target.exists():
+            shutil.rmtree(target)
+        for rel, data in files.items():
+            path = (folder / rel).resolve()
+            if path.is_relative_to(folder.resolve()):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(_feedback_page(data) if path.suffix == ".html" else data)
+    (course_dir / AUTOGRADED / student).mkdir(parents=True, exist_ok=True)
+    (course_dir / AUTOGRADED / student / f"{assignment}.autograde.log").write_text(result.log)
+    with _gradebook(course_dir) as gb:
+        gb.update_or_create_student(student)
+        submission = gb.update_or_create_submission(assignment, student)
+        for notebook in submission.notebooks:
+            for grade in notebook.grades:
+                score = result.scores.get(grade.name)
+                grade.auto_score = 0 if result.error or score is None else score[0]
+                grade.manual_score = None
+                grade.needs_manual_grade = False
+        gb.db.commit()
+
+
 def autograde(course_dir: str | Path = ".", assignments: list[str] | None = None, *,
               cell_timeout: int = DEFAULT_CELL_TIMEOUT, memory_mb: int = DEFAULT_MEMORY_MB,
               student_timeout: float | None = None, feedback: bool = True, export: bool = True,
               sandbox: str = "auto", students: list[str] | None = None, new_keys: bool = False,
+              workers: int | None = None, scheduler=None, progress: bool | None = None,
               out: TextIO | None = sys.stdout) -> dict[str, list[StudentResult]]:
     """Grade every submission of every assignment (all that have submissions by default).
+
+    Each student is graded by :func:`~cnncourse.course.workers.grade_submission` in a scratch
+    course of its own, ``workers`` at a time on this machine or on a Dask cluster
+    (``scheduler``); results are merged into this course's gradebook one at a time.
 
     Args:
         course_dir: the course root (holds ``nbgrader_config.py``, ``solutions/``, ``submitted/``).
@@ -267,52 +302,70 @@ def autograde(course_dir: str | Path = ".", assignments: list[str] | None = None
         memory_mb: address-space limit of each grading kernel, MiB.
         student_timeout: wall-clock limit of one student's whole autograde (default: enough for
             every cell to time out once, capped at 20 minutes).
-        feedback, export: also write feedback HTML and ``grades.csv``.
+        feedback, export: keep the feedback HTML / write ``grades.csv``.
         sandbox: ``auto`` (bubblewrap when it works here, else none with a warning), ``bwrap``, ``none``.
         students: grade only these (``--student NAME``); default everyone with a submission.
         new_keys: draw new secret grading seeds instead of reusing the recorded ones.
+        workers: parallel graders on this machine (default: the number of CPUs).
+        scheduler: a Dask distributed scheduler address or ``Client`` (then ``workers`` is unused).
+        progress: show a progress bar with ETA (default: when ``out`` is a terminal).
         out: where the table and details are printed (None: silent).
 
     Returns:
         ``{assignment: [StudentResult, ...]}``.
     """
+    from cnncourse.course.workers import GradingJob, read_tree, run_jobs
+
     course_dir = Path(course_dir).resolve()
     names = assignments or list_assignments(course_dir)
     wanted = set(students or ())
     if sandbox not in ("auto", "bwrap", "none"):
         raise ValueError(f"`sandbox` expected 'auto', 'bwrap' or 'none', got {sandbox!r}")
+    if progress is None:
+        progress = bool(out is not None and getattr(out, "isatty", lambda: False)())
     all_results: dict[str, list[StudentResult]] = {}
-    with tempfile.TemporaryDirectory(prefix="cnncourse-kernel-") as jupyter_dir:
-        write_kernelspec(jupyter_dir, memory_mb=memory_mb)
-        path = os.pathsep.join([jupyter_dir] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p])
-        env = kernel_env({"JUPYTER_PATH": path})
-        for assignment in names:
-            students = [s for s in find_students(course_dir, assignment) if not wanted or s in wanted]
-            if not students:
-                if out:
-                    print(f"{assignment}: no submissions under {course_dir / SUBMITTED}/<student>/{assignment}/", file=out)
-                all_results[assignment] = []
-                continue
-            _ensure_assignment_in_gradebook(course_dir, assignment)
-            limit = student_timeout or min(1200, 60 + 40 * cell_timeout)
-            errors = {}
-            for student in students:
-                reason = _grade_one(course_dir, assignment, student, env=env, cell_timeout=cell_timeout,
-                                    student_timeout=limit, sandbox=sandbox, new_key=new_keys)
-                if reason:
-                    errors[student] = reason
-                if out:
-                    print(f"  graded {student}/{assignment}" + (f": ERROR {reason}" if reason else ""), file=out, flush=True)
-            if feedback:
-                run = run_nbgrader(["generate_feedback", assignment, "--force"], course_dir, env=env, timeout=600)
-                if not run.ok and out:
-                    print(f"warning: generate_feedback reported errors:\n{run.log[-2000:]}", file=out)
-            all_results[assignment] = read_results(course_dir, assignment, students, errors)
-        if export:
-            run = run_nbgrader(["export", "--to=grades.csv"], course_dir, env=env, timeout=600,
-                               course_dir_flag=False)
-            if not run.ok:
-                raise RuntimeError(f"nbgrader export failed:\n{run.log}")
+    started = time.monotonic()
+    graded = failed = 0
+    for assignment in names:
+        chosen = [s for s in find_students(course_dir, assignment) if not wanted or s in wanted]
+        if not chosen:
+            if out:
+                print(f"{assignment}: no submissions under {course_dir / SUBMITTED}/<student>/{assignment}/", file=out)
+            all_results[assignment] = []
+            continue
+        _ensure_assignment_in_gradebook(course_dir, assignment)
+        course_files = {"nbgrader_config.py": (course_dir / "nbgrader_config.py").read_bytes(),
+                        **read_tree(course_dir / "solutions" / assignment, prefix=f"solutions/{assignment}/")}
+        template = _template_gradebook(course_dir, assignment)
+        limit = student_timeout or min(1200, 60 + 40 * cell_timeout)
+        jobs = [GradingJob(assignment, student, course_files, template,
+                           read_tree(course_dir / SUBMITTED / student / assignment),
+                           grading_key(course_dir, assignment, student, new=new_keys),
+                           cell_timeout=cell_timeout, memory_mb=memory_mb, sandbox=sandbox,
+                           student_timeout=limit) for student in chosen]
+        errors = {}
+        for result in run_jobs(jobs, workers=workers, scheduler=scheduler, progress=progress):
+            _merge(course_dir, assignment, result)
+            graded += 1
+            if result.error:
+                errors[result.student] = result.error
+                failed += 1
+            if out and not progress:
+                print(f"  graded {result.student}/{assignment} in {result.seconds:.0f} s"
+                      + (f": ERROR {result.error}" if result.error else ""), file=out, flush=True)
+        all_results[assignment] = read_results(course_dir, assignment, chosen, errors)
+        if feedback:
+            install_mathjax(course_dir / FEEDBACK)
+        else:
+            shutil.rmtree(course_dir / FEEDBACK, ignore_errors=True)
+    env = kernel_env()
+    if export:
+        run = run_nbgrader(["export", "--to=grades.csv"], course_dir, env=env, timeout=600,
+                           course_dir_flag=False)
+        if not run.ok:
+            raise RuntimeError(f"nbgrader export failed:\n{run.log}")
+        write_gradescope(course_dir, all_results)
+    elapsed = time.monotonic() - started
     if out:
         for assignment, results in all_results.items():
             if not results:
@@ -324,8 +377,40 @@ def autograde(course_dir: str | Path = ".", assignments: list[str] | None = None
             flagged = [r.student for r in results if r.flags]
             if flagged:
                 print(f"\n== {assignment}: flagged for a human by the tamper scan: {', '.join(flagged)}", file=out)
+        flagged_total = sum(1 for results in all_results.values() for r in results if r.flags)
+        rate = graded / elapsed * 60 if elapsed > 0 else 0.0
+        print(f"\nsummary: {graded} graded, {failed} failed, {flagged_total} flagged, {elapsed:.0f} s, "
+              f"{rate:.1f} students/minute", file=out)
         if export:
-            print(f"\ngrades: {course_dir / 'grades.csv'}", file=out)
+            print(f"grades: {course_dir / 'grades.csv'} (Gradescope: {course_dir / 'gradescope'}/<student>/results.json)",
+                  file=out)
         if feedback:
             print(f"feedback: {course_dir / FEEDBACK}/<student>/<assignment>/*.html", file=out)
     return all_results
+
+
+def write_gradescope(course_dir: Path, all_results: dict[str, list[StudentResult]]) -> list[Path]:
+    """Per student, a Gradescope-compatible ``gradescope/<student>/results.json``.
+
+    Format (Gradescope autograder specification): ``score``, ``max_score`` and one entry per test
+    with ``name``, ``score``, ``max_score``, ``status`` (passed/failed), ``output`` (the grader's
+    message, never the hidden test's code) and ``visibility``.
+    """
+    by_student: dict[str, list] = {}
+    for results in all_results.values():
+        for r in results:
+            by_student.setdefault(r.student, []).append(r)
+    written = []
+    for student, results in sorted(by_student.items()):
+        tests = [{"name": f"{r.assignment}: {t.grade_id}", "score": t.score, "max_score": t.max_score,
+                  "status": "passed" if t.score >= t.max_score else "failed",
+                  "output": t.message or ("passed" if t.score >= t.max_score else ""),
+                  "visibility": "visible"} for r in results for t in r.tests]
+        doc = {"score": sum(r.score for r in results), "max_score": sum(r.max_score for r in results),
+               "output": "; ".join(f"{r.assignment}: {r.error}" for r in results if r.error),
+               "visibility": "visible", "tests": tests}
+        path = course_dir / "gradescope" / student / "results.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(doc, indent=1) + "\n")
+        written.append(path)
+    return written

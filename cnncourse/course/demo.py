@@ -1,9 +1,11 @@
 """``demo``: the whole grading loop in a temporary course directory, in about a minute.
 
-release -> six submissions (the full solution, the untouched release, two plausible bugs, a
-student who monkeypatches ``numpy.allclose`` -- the tests after the patch score 0 and the tamper
-scan flags it -- and one whose kernel crashes) -> autograde -> table, details, tamper flags and
-the path of the feedback HTML. About 45 s on 2 cores.
+release -> seven submissions from the pipeline tests' fixtures (the full solution, the untouched
+release, two plausible bugs, a student who monkeypatches ``numpy.allclose`` and one who installs an
+IPython input transformer -- both reach only their own sandboxed kernel, the hidden tests run in
+the grader; the tamper scan flags them -- and one whose kernel crashes half-way: the tests before
+the crash keep their points) -> autograde, students in parallel with a progress bar -> table,
+details, tamper flags, the summary and the path of the feedback HTML.
 """
 
 from __future__ import annotations
@@ -18,46 +20,34 @@ import nbformat
 
 from cnncourse.course.autograde import autograde
 from cnncourse.course.release import release
-from cnncourse.course.submissions import apply_variant, parse_variant, write_submission
+from cnncourse.course.submissions import Variant, apply_variant, load_variants, parse_variant, write_submission
 
-__all__ = ["DEMO_VARIANTS", "make_course", "demo"]
+__all__ = ["DEMO_STUDENTS", "demo_variants", "make_course", "demo"]
 
 ASSIGNMENT = "a1_conv"
 
-DEMO_VARIANTS = {
-    "alice_solution": "# title: the full solution\n",
-    "bob_untouched": "# title: submitted the release without answering\n# op: untouched\n",
-    "carol_off_by_one": '''# title: output size off by one (forgot the "+ 1")
-# op: replace conv_output_size_impl
-def conv_output_size(size, kernel, stride=1, padding=0, dilation=1):
-    span = size + 2 * padding - dilation * (kernel - 1) - 1
-    if span % stride:
-        raise ValueError(f"stride {stride} does not fit")
-    return span // stride
-''',
-    "dan_ties": '''# title: max-pool backward sends the gradient to every tied maximum
-# op: replace max_pool_backward_impl
-def max_pool2d_backward(dout, cache):
-    x, (kh, kw), (sh, sw) = cache
-    dx = np.zeros_like(x)
-    for i in range(dout.shape[2]):
-        for j in range(dout.shape[3]):
-            win = x[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw]
-            mask = win == win.max(axis=(2, 3), keepdims=True)
-            dx[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw] += mask * dout[:, :, i, j][:, :, None, None]
-    return dx
-''',
-    "erin_patches_allclose": '''# title: makes every comparison pass by patching numpy.allclose
-# op: append zero_pad2d_impl
-np.allclose = lambda *args, **kwargs: True
-np.testing.assert_allclose = lambda *args, **kwargs: None
-''',
-    "frank_crash": '''# title: a kernel crash (os._exit) in the middle of the notebook
-# op: append avg_pool_forward_impl
-import os
-os._exit(1)
-''',
+# demo students -> the fixture each one submits (the pipeline tests' fixtures, tests/fixtures/a1_conv/)
+DEMO_STUDENTS = {
+    "alice_solution": "solution",
+    "bob_untouched": "untouched",
+    "carol_off_by_one": "b01_output_size_off_by_one",
+    "dan_ties": "b07_gradient_to_every_tied_max",
+    "erin_patches_allclose": "f07_monkeypatch_allclose",
+    "frank_crash": "f02_kernel_crash",
+    "grace_input_transformer": "f13_input_transformer_blanks_tests",
 }
+
+
+def demo_variants(repo: str | Path) -> dict[str, Variant]:
+    """The demo's submissions, read from the repository's fixture files (one place for each)."""
+    folder = Path(repo) / "tests" / "fixtures" / ASSIGNMENT
+    by_name = {v.name: v for v in load_variants(folder)}
+    by_name["solution"] = parse_variant("solution", "# title: the full solution\n")
+    by_name["untouched"] = parse_variant("untouched", "# title: submitted the release without answering\n# op: untouched\n")
+    missing = [f for f in DEMO_STUDENTS.values() if f not in by_name]
+    if missing:
+        raise FileNotFoundError(f"the demo's fixtures {missing} are not in {folder} (run it from a clone of the repository)")
+    return {student: by_name[fixture] for student, fixture in DEMO_STUDENTS.items()}
 
 
 def make_course(repo: str | Path, course_dir: str | Path) -> Path:
@@ -71,7 +61,7 @@ def make_course(repo: str | Path, course_dir: str | Path) -> Path:
 
 
 def demo(repo: str | Path = ".", course_dir: str | Path | None = None, *,
-         sandbox: str = "auto",
+         sandbox: str = "auto", workers: int | None = None,
          out: TextIO | None = sys.stdout, cell_timeout: int = 30):
     """Run release, submissions, autograde in ``course_dir`` (a fresh temporary folder by default).
 
@@ -86,12 +76,12 @@ def demo(repo: str | Path = ".", course_dir: str | Path | None = None, *,
     rel = nbformat.read(course / "assignments" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     sol = nbformat.read(course / "solutions" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb", as_version=4)
     say("2. submissions:")
-    for student, text in DEMO_VARIANTS.items():
-        variant = parse_variant(student, text)
+    for student, variant in demo_variants(repo).items():
         write_submission(course, ASSIGNMENT, student, apply_variant(rel, sol, variant))
         say(f"   {student:24s} {variant.title}")
     say("3. autograde (one nbgrader process per student; hidden tests in the grader, student code in a "
         f"memory-limited kernel, sandbox: {sandbox}):")
-    results = autograde(course, [ASSIGNMENT], cell_timeout=cell_timeout, sandbox=sandbox, out=out)
+    results = autograde(course, [ASSIGNMENT], cell_timeout=cell_timeout, sandbox=sandbox,
+                        workers=workers, out=out)
     say(f"\nopen the feedback, e.g. {course / 'feedback' / 'carol_off_by_one' / ASSIGNMENT / (ASSIGNMENT + '.html')}")
     return results

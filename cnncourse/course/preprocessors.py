@@ -15,9 +15,9 @@ last copy is graded as before.
 from __future__ import annotations
 
 from nbclient.exceptions import DeadKernelError
-from nbgrader.preprocessors import DeduplicateIds, Execute
+from nbgrader.preprocessors import DeduplicateIds, Execute, NbGraderPreprocessor
 
-__all__ = ["DropDuplicateIds", "LocatingExecute", "describe_cell", "RUNNING_MARK", "DIED_MARK"]
+__all__ = ["DropDuplicateIds", "LocatingExecute", "HideHiddenTests", "describe_cell", "RUNNING_MARK", "DIED_MARK"]
 
 RUNNING_MARK = "[cnncourse] running"
 DIED_MARK = "[cnncourse] kernel died in"
@@ -75,3 +75,21 @@ class LocatingExecute(Execute):
         except DeadKernelError:
             self.log.error("%s %s", DIED_MARK, where)
             raise
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """Feedback shows a hidden test as its name, points and result, never its code.
+
+    Runs in ``generate_feedback`` (after ``GetGrades``): the source of every graded cell that holds
+    a ``### BEGIN HIDDEN TESTS`` region (restored from the gradebook for grading, so present in the
+    autograded notebook) is replaced by one comment line; its outputs (the grader's message, written
+    by the trusted executor) stay. Visible self-check cells are left as they are.
+    """
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and "BEGIN HIDDEN TESTS" in cell.source:
+            points = meta.get("points", 0)
+            cell.source = (f"# hidden test `{meta.get('grade_id', '')}` ({points:g} points): its code is "
+                           "not shown; the grader's message is below")
+        return cell, resources

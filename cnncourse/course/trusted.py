@@ -37,7 +37,6 @@ from pathlib import Path
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import DeadKernelError
 from nbclient.client import NotebookClient
-from nbformat.v4 import output_from_msg
 from nbformat import NotebookNode
 from traitlets import Float, Unicode
 

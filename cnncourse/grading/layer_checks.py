@@ -53,7 +53,8 @@ def _call(fn: Callable, case: Case, *args: Any, **kwargs: Any) -> Any:
     except Exception as exc:  # the student's error (remote or local): name the case that caused it
         what = getattr(fn, "__name__", "your function")
         kind = getattr(exc, "type_name", type(exc).__name__)
-        raise AssertionError(f"`{what}` raised {kind}: {getattr(exc, 'message', str(exc))} "
+        message = getattr(exc, "message", str(exc))
+        raise AssertionError(f"`{what}` raised {kind}{': ' + message if message else ''} "
                              f"(on the case {describe_case(case)})") from exc
 
 

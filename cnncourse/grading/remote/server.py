@@ -1,3 +1,4 @@
+# ruff: noqa: F821  (np, sys, WireError, Encoder, Decoder, loads, dumps come from wire.py, concatenated before this source)
 """The student's side of a graded call: runs inside the student's (sandboxed) kernel.
 
 Its source, after :mod:`~cnncourse.grading.remote.wire`'s, is sent to the student's kernel once

@@ -48,7 +48,7 @@ def _as_nchw(name: str, image: Any) -> tuple[torch.Tensor, Callable[[torch.Tenso
     was_numpy = isinstance(image, np.ndarray)
     if not (was_numpy or isinstance(image, torch.Tensor)):
         raise TypeError(f"`{name}` expected a torch.Tensor or numpy.ndarray, got {type(image).__name__}")
-    x = torch.from_numpy(image) if was_numpy else image
+    x = torch.from_numpy(np.ascontiguousarray(image)) if was_numpy else image
     if x.dim() not in (2, 3, 4):
         raise ArgumentError(name, "shape (H, W), (C, H, W) or (N, C, H, W)", str(tuple(x.shape)))
     if not x.is_floating_point():

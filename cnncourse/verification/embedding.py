@@ -11,8 +11,9 @@ with batch-hard triplet mining (Hermans et al., 2017) on "PK" batches: ``P`` ide
 - :func:`train_embedding`   Adam on the batch-hard triplet loss; returns the loss history
 - :func:`embed`             embeddings of many images, in evaluation mode, without gradients
 
-Everything follows the model's device; with 2 CPU cores, 400 steps on 1,600 images of 32 x 32
-take about 10 s.
+Everything follows the model's device. On one CPU thread, 150 steps of 16 x 4 images of 32 x 32
+(``width=8``) take about 7 s and reach an open-set AUC of about 0.997 on unseen identities
+(Lecture 09).
 """
 
 from __future__ import annotations

@@ -82,6 +82,8 @@ def occlusion_map(model: nn.Module, x: torch.Tensor, target: Any, *, patch: int 
     Returns:
         (N, H_out, W_out) probabilities, ``H_out = (H - PH) // S + 1``; entry ``(n, i, j)`` is the
         occluder at rows ``i*S ..``, columns ``j*S ..``. Low values: the class needs those pixels.
+
+    Lecture 06.
     """
     x = _check_images(x)
     ph, pw = as_pair("patch", patch, minimum=1)
@@ -117,6 +119,8 @@ def class_activation_map(features: torch.Tensor, fc_weight: torch.Tensor, target
     Returns:
         (N, h, w) maps (no ReLU: negative evidence stays visible). ``M_c.mean((1, 2)) + b_c`` is the
         logit of class ``c``.
+
+    Lecture 06.
     """
     if not isinstance(features, torch.Tensor) or features.ndim != 4:
         raise ArgumentError("features", "a (N, K, h, w) tensor", getattr(features, "shape", type(features)))
@@ -143,6 +147,8 @@ def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, target: Any, *
 
     Returns:
         (N, h, w) maps at the layer's resolution, detached.
+
+    Lecture 06.
     """
     x = _check_images(x)
     if not isinstance(layer, nn.Module) or not any(m is layer for m in model.modules()):
@@ -169,7 +175,10 @@ def grad_cam(model: nn.Module, layer: nn.Module, x: torch.Tensor, target: Any, *
 
 
 def upsample_map(maps: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
-    """Bilinear upsampling of (N, h, w) maps to (N, H, W) for overlaying on the images."""
+    """Bilinear upsampling of (N, h, w) maps to (N, H, W) for overlaying on the images.
+
+    Lecture 06.
+    """
     if not isinstance(maps, torch.Tensor) or maps.ndim != 3:
         raise ArgumentError("maps", "a (N, h, w) tensor", getattr(maps, "shape", type(maps)))
     size = as_pair("size", size, minimum=1)
@@ -177,7 +186,10 @@ def upsample_map(maps: torch.Tensor, size: int | tuple[int, int]) -> torch.Tenso
 
 
 def normalize_map(maps: torch.Tensor) -> torch.Tensor:
-    """Scale each (h, w) map of an (N, h, w) tensor to [0, 1] (a constant map becomes zeros)."""
+    """Scale each (h, w) map of an (N, h, w) tensor to [0, 1] (a constant map becomes zeros).
+
+    Lecture 06.
+    """
     if not isinstance(maps, torch.Tensor) or maps.ndim != 3:
         raise ArgumentError("maps", "a (N, h, w) tensor", getattr(maps, "shape", type(maps)))
     lo = maps.amin(dim=(1, 2), keepdim=True)

@@ -54,6 +54,8 @@ def conv2d_params(c_in: int, c_out: int, kernel: int | tuple[int, int], *, group
     Example:
         >>> conv2d_params(3, 96, 11, bias=False), conv2d_params(3, 96, 11)
         (34848, 34944)
+
+    Lecture 05.
     """
     c_in, c_out = check_positive_int("c_in", c_in), check_positive_int("c_out", c_out)
     kh, kw = as_pair("kernel", kernel, minimum=1)
@@ -80,6 +82,8 @@ def conv2d_macs(h_out: int, w_out: int, c_in: int, c_out: int, kernel: int | tup
     Example:
         >>> conv2d_macs(28, 28, 256, 192, 3)   # the naive inception module's 3x3 branch
         346816512
+
+    Lecture 05.
     """
     h_out, w_out = check_positive_int("h_out", h_out), check_positive_int("w_out", w_out)
     c_in, c_out = check_positive_int("c_in", c_in), check_positive_int("c_out", c_out)
@@ -89,13 +93,19 @@ def conv2d_macs(h_out: int, w_out: int, c_in: int, c_out: int, kernel: int | tup
 
 
 def linear_params(n_in: int, n_out: int, *, bias: bool = True) -> int:
-    """Parameters of a fully connected layer: ``n_in * n_out`` weights (+ ``n_out`` biases)."""
+    """Parameters of a fully connected layer: ``n_in * n_out`` weights (+ ``n_out`` biases).
+
+    Lecture 05.
+    """
     n_in, n_out = check_positive_int("n_in", n_in), check_positive_int("n_out", n_out)
     return n_in * n_out + (n_out if bias else 0)
 
 
 def linear_macs(n_in: int, n_out: int) -> int:
-    """Multiply-accumulates of a fully connected layer for one input vector: ``n_in * n_out``."""
+    """Multiply-accumulates of a fully connected layer for one input vector: ``n_in * n_out``.
+
+    Lecture 05.
+    """
     return check_positive_int("n_in", n_in) * check_positive_int("n_out", n_out)
 
 
@@ -103,17 +113,25 @@ def standard_conv_mults(kh: int, kw: int, h: int, w: int, c_in: int, c_out: int)
     """Seed 003's standard conv count: ``filter_h * filter_w * height * width * in_ch * out_ch``.
 
     "without strides and padding" there means the output keeps the ``h x w`` size (lecture 05).
+
+    Lecture 05.
     """
     return conv2d_macs(h, w, c_in, c_out, (kh, kw))
 
 
 def depthwise_conv_mults(kh: int, kw: int, h: int, w: int, c_in: int) -> int:
-    """Seed 003's depthwise count ``filter_h * filter_w * height * width * in_ch`` (groups = ``c_in``)."""
+    """Seed 003's depthwise count ``filter_h * filter_w * height * width * in_ch`` (groups = ``c_in``).
+
+    Lecture 05.
+    """
     return conv2d_macs(h, w, c_in, c_in, (kh, kw), groups=c_in)
 
 
 def pointwise_conv_mults(h: int, w: int, c_in: int, c_out: int) -> int:
-    """Seed 003's pointwise (1x1) count ``height * width * in_ch * out_ch``."""
+    """Seed 003's pointwise (1x1) count ``height * width * in_ch * out_ch``.
+
+    Lecture 05.
+    """
     return conv2d_macs(h, w, c_in, c_out, 1)
 
 
@@ -130,6 +148,8 @@ class InceptionSpec:
             through with all its channels, the naive module).
         kernel5: kernel of the "5x5" branch. torchvision's GoogLeNet uses 3 there (a known slip it
             keeps for its pretrained weights); 5 is the paper's.
+
+    Lecture 05.
     """
 
     c1x1: int
@@ -147,7 +167,10 @@ class InceptionSpec:
 
 @dataclass(frozen=True)
 class InceptionTerm:
-    """One convolution of an inception module and its multiply count, written as the slide does."""
+    """One convolution of an inception module and its multiply count, written as the slide does.
+
+    Lecture 05.
+    """
 
     branch: str
     kernel: int
@@ -181,6 +204,8 @@ def inception_ops(h: int, w: int, c_in: int, spec: InceptionSpec) -> list[Incept
         >>> naive = InceptionSpec(c1x1=128, c3x3=192, c5x5=96)
         >>> sum(t.macs for t in inception_ops(28, 28, 256, naive))
         854196224
+
+    Lecture 05.
     """
     terms: list[InceptionTerm] = []
 

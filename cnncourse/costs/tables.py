@@ -26,6 +26,8 @@ def human(n: float, *, digits: int = 2, exact_below: int = 10_000) -> str:
     Example:
         >>> human(150_528), human(3_211_264), human(4096), human(25_088)
         ('150K', '3.2M', '4096', '25K')
+
+    Lecture 05.
     """
     if abs(n) < exact_below:
         return f"{n:g}"
@@ -41,6 +43,8 @@ def format_cost_table(report: CostReport, *, title: str | None = None) -> str:
 
     Returns:
         The table as a string (print it).
+
+    Lecture 05.
     """
     head = f"{'layer':<28} {'type':<18} {'output':>14} {'params':>12} {'activations':>12} {'MACs':>15}"
     lines = ([title] if title else []) + [head, "-" * len(head)]
@@ -80,6 +84,8 @@ def format_memory_lines(report: CostReport, *, show_bias: bool = False,
 
     Returns:
         One line per layer, the INPUT line first, then the slide's two TOTAL lines (computed).
+
+    Lecture 05.
     """
     n, *rest = report.input_shape
     bpe = bytes_per_element or (report.input_bytes // max(report.input_elements, 1))
@@ -111,6 +117,8 @@ def format_architecture(report: CostReport) -> str:
     Layers are numbered as the slide does: CONVi, MAX POOLi, NORMi, and the fully connected
     layers continue the count of the convolutions (AlexNet's FC6, FC7, FC8). Layers of other types
     (activations, dropout) should be removed with :meth:`CostReport.select` first.
+
+    Lecture 05.
     """
     lines = [f"[{_hwc(report.input_shape)}] INPUT"]
     count = {"CONV": 0, "MAX POOL": 0, "AVG POOL": 0, "NORM": 0, "FC": 0}

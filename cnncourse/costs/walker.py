@@ -46,6 +46,8 @@ class LayerCost:
         macs: multiply-accumulates (0 for layers that do no multiplications).
         description: the slide's wording, e.g. ``"96 11x11 filters at stride 4, pad 0"``.
         weight_formula: the slide's parameter formula, e.g. ``"(3*3*3)*64"`` (empty if none).
+
+    Lecture 05.
     """
 
     name: str
@@ -80,6 +82,8 @@ class CostReport:
         layers: one :class:`LayerCost` per leaf-module call, in execution order.
         total_params: ``sum(p.numel() for p in model.parameters())`` (each shared tensor once).
         uncounted: types of parameterised leaves whose operations were not counted.
+
+    Lecture 05.
     """
 
     input_shape: tuple[int, ...]
@@ -227,6 +231,8 @@ def layer_costs(model: nn.Module, x: torch.Tensor) -> CostReport:
         >>> r = layer_costs(conv, torch.zeros(1, 3, 227, 227))
         >>> r.layers[0].output_shape, r.layers[0].params, r.layers[0].macs
         ((1, 96, 55, 55), 34944, 105415200)
+
+    Lecture 05.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"`model` expected a torch.nn.Module, got {type(model).__name__}")

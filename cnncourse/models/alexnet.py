@@ -26,7 +26,10 @@ def _classifier(num_classes: int, dropout: float) -> nn.Sequential:
 
 
 class AlexNet(nn.Module):
-    """torchvision's AlexNet: (N, 3, 224, 224) -> (N, num_classes); 61,100,840 parameters at 1000 classes."""
+    """torchvision's AlexNet: (N, 3, 224, 224) -> (N, num_classes); 61,100,840 parameters at 1000 classes.
+
+    Lecture 05.
+    """
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5):
         super().__init__()
@@ -52,6 +55,8 @@ class AlexNetSlide(nn.Module):
 
     NORM layers are ``nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2)`` (the paper's
     constants; torch divides alpha by n, lecture 04).
+
+    Lecture 05.
     """
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.5):

@@ -28,6 +28,8 @@ def conv_bn_act(c_in: int, c_out: int, kernel: int = 3, stride: int = 1, *, grou
 
     Returns:
         Module mapping (N, c_in, H, W) -> (N, c_out, ceil(H / stride), ceil(W / stride)) for odd K.
+
+    Lecture 05.
     """
     layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, kernel, stride, (kernel - 1) // 2, groups=groups,
                                          bias=False), nn.BatchNorm2d(c_out)]

@@ -24,7 +24,10 @@ __all__ = ["BasicConv2d", "GoogLeNet", "InceptionModule", "googlenet"]
 
 
 class BasicConv2d(nn.Module):
-    """Conv2d (no bias) -> BatchNorm2d(eps=1e-3) -> ReLU, torchvision's GoogLeNet unit."""
+    """Conv2d (no bias) -> BatchNorm2d(eps=1e-3) -> ReLU, torchvision's GoogLeNet unit.
+
+    Lecture 05.
+    """
 
     def __init__(self, c_in: int, c_out: int, **conv_kwargs):
         super().__init__()
@@ -42,6 +45,8 @@ class InceptionModule(nn.Module):
         c_in: input channels.
         spec: branch channels; leave ``reduce3x3``, ``reduce5x5`` and ``pool_proj`` as ``None`` for
             the naive module of the slide.
+
+    Lecture 05.
     """
 
     def __init__(self, c_in: int, spec: InceptionSpec):
@@ -98,6 +103,8 @@ class GoogLeNet(nn.Module):
     Args:
         num_classes: outputs; aux_logits: build the two auxiliary classifiers (training aid of the
             paper); kernel5: kernel of the "5x5" branches (3 = torchvision, 5 = paper); dropout.
+
+    Lecture 05.
     """
 
     def __init__(self, num_classes: int = 1000, *, aux_logits: bool = False, kernel5: int = 3,
@@ -137,5 +144,8 @@ class GoogLeNet(nn.Module):
 
 
 def googlenet(num_classes: int = 1000, **kwargs) -> GoogLeNet:
-    """GoogLeNet without auxiliary heads: 6,624,904 parameters at 1000 classes (torchvision's count)."""
+    """GoogLeNet without auxiliary heads: 6,624,904 parameters at 1000 classes (torchvision's count).
+
+    Lecture 05.
+    """
     return GoogLeNet(num_classes, **kwargs)

@@ -24,6 +24,8 @@ class InvertedResidual(nn.Module):
     Args:
         c_in, c_out: channels; stride: of the depthwise conv; expand_ratio: ``t`` (1 skips the
             expansion conv); activation: ReLU6 in MobileNetV2, PReLU in MobileFaceNet.
+
+    Lecture 05.
     """
 
     def __init__(self, c_in: int, c_out: int, stride: int, expand_ratio: int,
@@ -49,7 +51,10 @@ _MOBILENET_V2 = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6,
 
 
 class MobileNetV2(nn.Module):
-    """MobileNetV2 at width 1.0: (N, 3, 224, 224) -> (N, num_classes); 3,504,872 parameters."""
+    """MobileNetV2 at width 1.0: (N, 3, 224, 224) -> (N, num_classes); 3,504,872 parameters.
+
+    Lecture 05.
+    """
 
     def __init__(self, num_classes: int = 1000, dropout: float = 0.2):
         super().__init__()
@@ -69,7 +74,10 @@ class MobileNetV2(nn.Module):
 
 
 def mobilenet_v2(num_classes: int = 1000, **kwargs) -> MobileNetV2:
-    """MobileNetV2 (torchvision's ``mobilenet_v2``): 3,504,872 parameters at 1000 classes."""
+    """MobileNetV2 (torchvision's ``mobilenet_v2``): 3,504,872 parameters at 1000 classes.
+
+    Lecture 05.
+    """
     return MobileNetV2(num_classes, **kwargs)
 
 
@@ -95,6 +103,8 @@ class MobileFaceNet(nn.Module):
     ``rows`` is an ``nn.ModuleList`` with one module per table row, so each row's output shape can
     be checked against the next row's "Input" column. PReLU activations as in the paper; the
     global depthwise conv (GDConv 7x7, no padding) replaces global average pooling.
+
+    Lecture 05.
     """
 
     def __init__(self, embedding_dim: int = 128):

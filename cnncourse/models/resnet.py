@@ -35,6 +35,8 @@ class BasicBlock(nn.Module):
     Args:
         c_in: input channels; planes: output channels; stride: of the first conv.
         se_reduction: add a squeeze-and-excitation gate on the residual branch (SE-ResNet).
+
+    Lecture 05.
     """
 
     expansion = 1
@@ -69,6 +71,8 @@ class Bottleneck(nn.Module):
         c_in, planes, stride: as in :class:`BasicBlock`; groups: cardinality; base_width: width per
             group at ``planes = 64``; stride_in_1x1: the paper's stride placement (see module doc);
             se_reduction: optional SE gate before the addition.
+
+    Lecture 05.
     """
 
     expansion = 4
@@ -108,6 +112,8 @@ class ResNet(nn.Module):
         num_classes: outputs.
         **block_kwargs: passed to every block (``groups``, ``base_width``, ``stride_in_1x1``,
             ``se_reduction``).
+
+    Lecture 05.
     """
 
     def __init__(self, block: type[BasicBlock] | type[Bottleneck], layers: tuple[int, int, int, int],
@@ -136,15 +142,24 @@ class ResNet(nn.Module):
 
 
 def resnet18(num_classes: int = 1000, **kwargs) -> ResNet:
-    """ResNet-18: basic blocks (2, 2, 2, 2); 11,689,512 parameters at 1000 classes."""
+    """ResNet-18: basic blocks (2, 2, 2, 2); 11,689,512 parameters at 1000 classes.
+
+    Lecture 05.
+    """
     return ResNet(BasicBlock, (2, 2, 2, 2), num_classes, **kwargs)
 
 
 def resnet50(num_classes: int = 1000, **kwargs) -> ResNet:
-    """ResNet-50: bottleneck blocks (3, 4, 6, 3); 25,557,032 parameters at 1000 classes."""
+    """ResNet-50: bottleneck blocks (3, 4, 6, 3); 25,557,032 parameters at 1000 classes.
+
+    Lecture 05.
+    """
     return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, **kwargs)
 
 
 def resnext50_32x4d(num_classes: int = 1000, **kwargs) -> ResNet:
-    """ResNeXt-50 (32 x 4d): ResNet-50 with grouped 3x3 convs; 25,028,904 parameters."""
+    """ResNeXt-50 (32 x 4d): ResNet-50 with grouped 3x3 convs; 25,028,904 parameters.
+
+    Lecture 05.
+    """
     return ResNet(Bottleneck, (3, 4, 6, 3), num_classes, groups=32, base_width=4, **kwargs)

@@ -39,6 +39,8 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
 
     Returns:
         dict with ``losses`` (one float per step), ``epoch_losses`` (mean per epoch) and ``seconds``.
+
+    Lecture 06.
     """
     _check_pair(images, labels)
     epochs = check_positive_int("epochs", epochs)
@@ -68,7 +70,10 @@ def train_classifier(model: nn.Module, images: torch.Tensor, labels: torch.Tenso
 
 @torch.no_grad()
 def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 512) -> float:
-    """Fraction of ``images`` whose arg-max logit is the label, in eval mode (mode restored)."""
+    """Fraction of ``images`` whose arg-max logit is the label, in eval mode (mode restored).
+
+    Lecture 06.
+    """
     _check_pair(images, labels)
     was_training = model.training
     model.eval()

@@ -32,6 +32,8 @@ class VGG(nn.Module):
         num_classes: outputs of the last FC layer.
         batch_norm: insert ``BatchNorm2d`` after every conv (torchvision's ``vgg16_bn``).
         dropout: of the two hidden FC layers.
+
+    Lecture 05.
     """
 
     def __init__(self, config: str | list[int | str] = "vgg16", num_classes: int = 1000, *,
@@ -63,5 +65,8 @@ class VGG(nn.Module):
 
 
 def vgg16(num_classes: int = 1000, **kwargs) -> VGG:
-    """VGG16 (configuration D): 13 conv + 3 FC layers, 138,357,544 parameters at 1000 classes."""
+    """VGG16 (configuration D): 13 conv + 3 FC layers, 138,357,544 parameters at 1000 classes.
+
+    Lecture 05.
+    """
     return VGG("vgg16", num_classes, **kwargs)

@@ -177,6 +177,15 @@ class TrustedExecute(LocatingExecute):
                     and msg["content"].get("execution_state") == "idle"):
                 return
 
+    def _check_responsive(self, where: str) -> None:
+        """After a cell timed out: a kernel that ignored the interrupt is stopped, naming the cell."""
+        try:
+            self.run_rpc("pass", 10)
+        except (StudentTimeout, StudentError):
+            self._dead = (f"{where} ran past its time limit and did not stop when interrupted, so the "
+                          "kernel was stopped")
+            self.log.error("%s %s", DIED_MARK, where)
+
     def _death_cause(self) -> str:
         """'ran out of memory' (the memory guard's exit code or a kill) or 'died', from the exit status."""
         from cnncourse.course.kernel import OUT_OF_MEMORY_EXIT
@@ -245,6 +254,8 @@ class TrustedExecute(LocatingExecute):
             return cell, resources
         try:
             cell = self.execute_cell(cell, index, store_history=True)
+            if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
+                self._check_responsive(where)
         except DeadKernelError:
             self.log.error("%s %s", DIED_MARK, where)
             self._dead = f"the kernel {self._death_cause()} in {where}"

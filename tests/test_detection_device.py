@@ -62,6 +62,9 @@ def _run_all(device):
         "pr": det.precision_recall(scores, scores > 0.5, 20)[0],
         "voc_ap": det.voc_ap(*det.precision_recall(scores, scores > 0.5, 20)[::-1], use_07_metric=True),
         "voc_ap_all": det.voc_ap(*det.precision_recall(scores, scores > 0.5, 20)[::-1]),
+        "envelope": det.precision_envelope(*det.precision_recall(scores, scores > 0.5, 20)[::-1])[1],
+        "eleven": det.eleven_point_precision(*det.precision_recall(scores, scores > 0.5, 20)[::-1]),
+        "match": det.match_detections(boxes, scores, boxes[:6] + 0.5),
     }
 
 

@@ -28,21 +28,24 @@ def _as_hwc(image: torch.Tensor | np.ndarray) -> np.ndarray:
     return arr
 
 
-def draw_boxes(image: torch.Tensor | np.ndarray, boxes: torch.Tensor,
+def draw_boxes(image: torch.Tensor | np.ndarray | None, boxes: torch.Tensor,
                labels: torch.Tensor | Sequence[int] | None = None,
                scores: torch.Tensor | Sequence[float] | None = None, *,
                class_names: Sequence[str] | None = None, ax=None, linewidth: float = 2.0,
-               cmap: str = "tab10"):
+               cmap: str = "tab10", linestyle: str = "-", color=None):
     """Draw boxes, with "label score" captions, on an image (Lecture 07).
 
     Args:
-        image: ``(C, H, W)`` tensor (C = 1 or 3), ``(H, W, 3)`` or ``(H, W)`` array.
+        image: ``(C, H, W)`` tensor (C = 1 or 3), ``(H, W, 3)`` or ``(H, W)`` array; None draws
+            on ``ax`` as it is (e.g. ground truth over an image already shown).
         boxes (Tensor[K, 4]): boxes ``(x1, y1, x2, y2)`` in pixels.
         labels (Tensor[int64, K], optional): class indices, which also pick the colours.
         scores (Tensor[K], optional): confidences, printed with 2 decimals.
         class_names: names for the label indices.
         ax: matplotlib Axes to draw on (a new figure if None).
         linewidth, cmap: box line width and colour map.
+        linestyle: matplotlib line style of the boxes (e.g. ``"--"`` for ground truth).
+        color: one colour for every box (default: by label through ``cmap``).
 
     Returns:
         The matplotlib Axes, with one Rectangle patch and (if labels or scores) one text per box.
@@ -50,7 +53,7 @@ def draw_boxes(image: torch.Tensor | np.ndarray, boxes: torch.Tensor,
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    img = _as_hwc(image)
+    img = None if image is None else _as_hwc(image)
     check_xyxy("boxes", boxes)
     check_tensor("boxes", boxes, ndim=2)
     k = boxes.shape[0]
@@ -61,12 +64,13 @@ def draw_boxes(image: torch.Tensor | np.ndarray, boxes: torch.Tensor,
     sc = None if scores is None else [float(v) for v in scores]
     if ax is None:
         _, ax = plt.subplots()
-    ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
+    if img is not None:
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None)
     colours = plt.get_cmap(cmap)
     for i, (x1, y1, x2, y2) in enumerate(boxes.detach().cpu().tolist()):
-        colour = colours((lab[i] if lab is not None else 0) % colours.N)
+        colour = color if color is not None else colours((lab[i] if lab is not None else 0) % colours.N)
         ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour,
-                               linewidth=linewidth))
+                               linewidth=linewidth, linestyle=linestyle))
         parts = []
         if lab is not None:
             parts.append(class_names[lab[i]] if class_names is not None else str(lab[i]))

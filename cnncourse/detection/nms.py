@@ -19,7 +19,7 @@ from cnncourse._validate import ArgumentError
 from cnncourse.detection._checks import check_finite, check_tensor, check_xyxy
 from cnncourse.detection.boxes import _iou
 
-__all__ = ["nms", "batched_nms"]
+__all__ = ["nms", "batched_nms", "nms_steps"]
 
 _BLOCK = 256  # rows of the IoU matrix computed at once
 
@@ -114,3 +114,32 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
     if labels.is_floating_point():
         raise ArgumentError("labels", "an integer tensor", f"dtype {labels.dtype}")
     return _nms(boxes, scores, thr, labels)
+
+
+def nms_steps(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> list[dict]:
+    """Greedy NMS one step at a time, for drawing it (Lecture 07); same result as :func:`nms`.
+
+    At each step the highest-scoring remaining box (ties: lower index) is kept, and every other
+    remaining box whose IoU with it is ``> iou_threshold`` is suppressed.
+
+    Args:
+        boxes (Tensor[K, 4]): boxes ``(x1, y1, x2, y2)``.
+        scores (Tensor[K]): finite scores.
+        iou_threshold: suppression threshold.
+
+    Returns:
+        One dict per step: ``keep`` (int, the kept index), ``remaining`` (list[int], the other
+        candidates before the step, by decreasing score), ``iou`` (list[float], their IoU with the
+        kept box) and ``suppressed`` (list[int], those removed). The ``keep`` values, in order,
+        equal ``nms(boxes, scores, iou_threshold).tolist()``.
+    """
+    thr = _check_inputs(boxes, scores, iou_threshold)
+    order = torch.sort(scores, descending=True, stable=True).indices.tolist()
+    steps = []
+    while order:
+        best, rest = order[0], order[1:]
+        iou = _iou(boxes[best:best + 1], boxes[rest])[0].tolist() if rest else []  # (len(rest),)
+        gone = [i for i, v in zip(rest, iou) if v > thr]
+        steps.append({"keep": best, "remaining": rest, "iou": iou, "suppressed": gone})
+        order = [i for i, v in zip(rest, iou) if v <= thr]
+    return steps

@@ -12,11 +12,12 @@ import torch
 from cnncourse._validate import ArgumentError
 from cnncourse.detection._checks import check_finite, check_tensor
 
-__all__ = ["precision_recall", "voc_ap"]
+__all__ = ["precision_recall", "voc_ap", "precision_envelope", "eleven_point_precision", "VOC07_RECALL_POINTS"]
 
 # The 11 recall points of VOC2007 as py-faster-rcnn's voc_eval builds them (np.arange), so that
 # recalls such as 3/10 compare the same way.
 _VOC07_POINTS = np.arange(0.0, 1.1, 0.1)
+VOC07_RECALL_POINTS = tuple(float(t) for t in _VOC07_POINTS)
 
 
 def precision_recall(scores: torch.Tensor, is_tp: torch.Tensor,
@@ -48,6 +49,15 @@ def precision_recall(scores: torch.Tensor, is_tp: torch.Tensor,
     return precision, recall
 
 
+def _check_curve(recall: torch.Tensor, precision: torch.Tensor) -> None:
+    check_tensor("recall", recall, ndim=1, floating=True)
+    check_tensor("precision", precision, ndim=1, floating=True)
+    if recall.shape != precision.shape:
+        raise ArgumentError("precision", f"shape {tuple(recall.shape)} like `recall`", f"shape {tuple(precision.shape)}")
+    check_finite("recall", recall)
+    check_finite("precision", precision)
+
+
 def voc_ap(recall: torch.Tensor, precision: torch.Tensor, *, use_07_metric: bool = False) -> torch.Tensor:
     """Average precision from a precision/recall curve, VOC style (Lecture 07).
 
@@ -63,21 +73,47 @@ def voc_ap(recall: torch.Tensor, precision: torch.Tensor, *, use_07_metric: bool
     Returns:
         Tensor[]: AP in ``[0, 1]`` (0 for an empty curve), on the input's device.
     """
-    check_tensor("recall", recall, ndim=1, floating=True)
-    check_tensor("precision", precision, ndim=1, floating=True)
-    if recall.shape != precision.shape:
-        raise ArgumentError("precision", f"shape {tuple(recall.shape)} like `recall`", f"shape {tuple(precision.shape)}")
-    check_finite("recall", recall)
-    check_finite("precision", precision)
+    _check_curve(recall, precision)
     if use_07_metric:
-        t = torch.tensor(_VOC07_POINTS, dtype=recall.dtype, device=recall.device)  # (11,)
-        reach = recall[None, :] >= t[:, None]  # (11, K)
-        p = torch.where(reach, precision[None, :], torch.zeros_like(precision)[None, :])
-        best = p.amax(dim=1) if recall.numel() else torch.zeros_like(t)
-        return best.sum() / 11
+        return eleven_point_precision(recall, precision).sum() / 11
+    mrec, mpre = precision_envelope(recall, precision)
+    step = mrec[1:] != mrec[:-1]  # (K + 1,)
+    return ((mrec[1:] - mrec[:-1]) * mpre[1:] * step).sum()
+
+
+def precision_envelope(recall: torch.Tensor, precision: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The interpolated P-R curve whose area is the all-point AP (Lecture 07).
+
+    The curve is padded with ``(0, 0)`` in front and ``(1, 0)`` at the end, and precision is
+    replaced by its running maximum from the right: ``p_interp(r) = max_{r' >= r} p(r')``.
+
+    Args:
+        recall (Tensor[K]), precision (Tensor[K]): a curve from :func:`precision_recall`.
+
+    Returns:
+        recall (Tensor[K + 2]), precision (Tensor[K + 2]): the padded envelope; the AP is
+        ``sum((r[i + 1] - r[i]) * p[i + 1])``.
+    """
+    _check_curve(recall, precision)
     zero, one = recall.new_zeros(1), recall.new_ones(1)
     mrec = torch.cat([zero, recall, one])  # (K + 2,)
     mpre = torch.cat([zero, precision, zero])
-    mpre = mpre.flip(0).cummax(0).values.flip(0)  # envelope
-    step = mrec[1:] != mrec[:-1]  # (K + 1,)
-    return ((mrec[1:] - mrec[:-1]) * mpre[1:] * step).sum()
+    return mrec, mpre.flip(0).cummax(0).values.flip(0)
+
+
+def eleven_point_precision(recall: torch.Tensor, precision: torch.Tensor) -> torch.Tensor:
+    """``max(precision[recall >= t])`` at the VOC2007 points ``t = 0, 0.1, ..., 1`` (Lecture 07).
+
+    Args:
+        recall (Tensor[K]), precision (Tensor[K]): a curve from :func:`precision_recall`.
+
+    Returns:
+        Tensor[11]: the interpolated precisions (0 where no recall reaches ``t``); their mean is
+        the 11-point AP.
+    """
+    _check_curve(recall, precision)
+    t = torch.tensor(_VOC07_POINTS, dtype=recall.dtype, device=recall.device)  # (11,)
+    if recall.numel() == 0:
+        return torch.zeros_like(t)
+    reach = recall[None, :] >= t[:, None]  # (11, K)
+    return torch.where(reach, precision[None, :], torch.zeros_like(precision)[None, :]).amax(dim=1)

@@ -165,3 +165,93 @@ def test_student_exception_propagates_unchanged():
 
     with pytest.raises(IndexError):
         call_student(buggy, np.zeros(3))
+
+
+# ---------------------------------------------------------------------------- no_alias
+def _pad_lazily(x, padding):
+    """A careless zero padding: nothing to pad, so it hands back the input itself."""
+    if padding == 0:
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+
+
+def test_no_alias_fails_when_the_result_is_the_input_or_a_view():
+    """Does `no_alias=True` refuse a result that is the input (or a view of it), naming the input,
+    while a new array, and the same call without `no_alias`, pass?"""
+    x = np.ones((1, 1, 2, 2))
+    with pytest.raises(AssertionError, match=r"`_pad_lazily`: the array it returned shares memory with its input `x`"):
+        call_student(_pad_lazily, x, 0, no_alias=True)
+    with pytest.raises(AssertionError, match=r"shares memory with its input `x`"):
+        call_student(lambda x: x[:, :, ::1], x=x, no_alias=True)
+    assert call_student(_pad_lazily, x, 0) is x                      # not asked: not checked
+    assert call_student(_pad_lazily, x, 1, no_alias=True).shape == (1, 1, 4, 4)
+    with pytest.raises(AssertionError, match=r"shares memory with its input `t`"):
+        call_student(lambda t: t.view(-1), torch.ones(3), no_alias=True)
+
+
+def test_no_alias_items_select_which_results_must_be_new():
+    """With `no_alias=(0,)`, may the cache of `(out, cache)` keep the input while `out` may not?"""
+    def forward_keeping_x(x):
+        return x * 2, (x, 3)
+
+    def forward_returning_x(x):
+        return x, (x, 3)
+
+    x = np.arange(4.0)
+    out, cache = call_student(forward_keeping_x, x, no_alias=(0,))
+    assert cache[0] is x
+    with pytest.raises(AssertionError, match=r"the returned `result\[1\]\[0\]` shares memory with its input `x`"):
+        call_student(forward_keeping_x, x, no_alias=True)
+    with pytest.raises(AssertionError, match=r"the returned `result\[0\]` shares memory"):
+        call_student(forward_returning_x, x, no_alias=(0,))
+
+
+class _LoopbackChannel:
+    """The student's side of the wire (remote/server.py) run in this process, through real files."""
+
+    def __init__(self, folder):
+        import types
+
+        from cnncourse.grading.remote import Channel, server_source
+
+        self.server = types.ModuleType("_test_rpc")
+        exec(compile(server_source(), "<rpc>", "exec"), vars(self.server))
+        server, count = self.server, [0]
+
+        class Loopback(Channel):
+            def exchange(self, doc, arrays, timeout):
+                from cnncourse.grading.remote.wire import dumps, loads
+
+                count[0] += 1
+                req, resp = folder / f"req{count[0]}.npz", folder / f"resp{count[0]}.npz"
+                req.write_bytes(dumps(doc, arrays))
+                server.serve(str(req), str(resp))
+                return loads(resp.read_bytes())
+
+        self.channel = Loopback()
+
+    def remote(self, fn):
+        from cnncourse.grading.remote import RemoteObject
+
+        node = self.server._make_ref(fn)
+        return RemoteObject(self.channel, node["id"], node["kind"], node["callable"])
+
+
+def test_no_alias_through_the_student_kernel(tmp_path):
+    """For a function in the student's kernel (a proxy), does `no_alias` use the kernel's report
+    (`CallResult.aliases`), name the input of a keyword or a positional argument, and honour
+    `no_alias=(0,)` for a cache holding the input?"""
+    loop = _LoopbackChannel(tmp_path)
+    pad = loop.remote(_pad_lazily)
+    x = np.ones((1, 1, 2, 2))
+    with pytest.raises(AssertionError, match=r"the array it returned shares memory with its input `x`"):
+        call_student(pad, x=x, padding=0, no_alias=True)
+    with pytest.raises(AssertionError, match=r"shares memory with its input `argument 1`"):
+        call_student(pad, x, 0, no_alias=True)
+    np.testing.assert_array_equal(call_student(pad, x=x, padding=0), x)   # not asked: passes
+    assert call_student(pad, x=x, padding=1, no_alias=True).shape == (1, 1, 4, 4)
+    keep = loop.remote(lambda x: (x * 2, (x, 3)))
+    out, cache = call_student(keep, x=x, no_alias=(0,))
+    np.testing.assert_array_equal(out, 2 * x)
+    with pytest.raises(AssertionError, match=r"the returned `result\[1\]\[0\]` shares memory with its input `x`"):
+        call_student(keep, x=x, no_alias=True)

@@ -182,7 +182,7 @@ def _argument_names(fn: Callable[..., Any], args: tuple[Any, ...]) -> list[str]:
 def call_student(fn: Callable[..., Any], *args: Any, forbidden: Sequence[str] = (),
                  timeout: float | None = 10.0, check_inputs: bool = True,
                  check_result: bool = True, allow_inplace: Sequence[str] = (),
-                 **kwargs: Any) -> Any:
+                 no_alias: bool | Sequence[int] = False, **kwargs: Any) -> Any:
     """Call ``fn(*args, **kwargs)`` under the grader's rules and return its result.
 
     Args:
@@ -194,16 +194,21 @@ def call_student(fn: Callable[..., Any], *args: Any, forbidden: Sequence[str] = 
         allow_inplace: argument names that may legitimately change (``running_mean``).
         check_result: fail unless the result is made of plain arrays/numbers (see
             :func:`check_plain_result`).
+        no_alias: fail when a returned array shares memory with an input array (``return x``
+            or a view of it, where the exercise asks for a new array). ``True`` checks every
+            returned array; a sequence of ints checks only those items of a returned tuple
+            (``(0,)``: the ``out`` of ``(out, cache)``, whose cache may keep ``x`` itself).
 
     Raises:
-        StudentTimeout, ForbiddenCallError, AssertionError (input modified, dishonest result),
+        StudentTimeout, ForbiddenCallError, AssertionError (input modified, result
+        sharing memory with an input under ``no_alias``, dishonest result),
         ToolsModifiedError (notebook code replaced a grading/reference/numpy function, see
         :func:`~cnncourse.grading.integrity.verify_tools`), or whatever the function raised.
     """
     what = f"`{getattr(fn, '__name__', 'your function')}`"
     if is_remote(fn):  # a hidden test in the grader calling into the student's kernel
         return _call_remote(fn, args, kwargs, what=what, forbidden=forbidden, timeout=timeout,
-                            check_inputs=check_inputs, allow_inplace=allow_inplace)
+                            check_inputs=check_inputs, allow_inplace=allow_inplace, no_alias=no_alias)
     named = list(zip(_argument_names(fn, args), args)) + list(kwargs.items())
     verify_tools()  # outside the guard, which temporarily wraps the forbidden references
     snaps = _snapshots(named) if check_inputs else []
@@ -220,9 +225,64 @@ def call_student(fn: Callable[..., Any], *args: Any, forbidden: Sequence[str] = 
                 f"{what} modified its input `{label}` in place ({count} element(s) changed, first "
                 f"at index {first}): work on a copy (x.copy(), np.pad returns a new array) or "
                 "write into a new output array; the caller still needs the original")
+    if no_alias is not False:
+        outputs = _arrays_with_paths(result, "result") if type(result) in (tuple, list) else [("result", result)]
+        inputs = [found for label, value in named for found in _arrays_with_paths(value, label)]
+        _fail_on_aliases(what, [(out_path, in_label) for out_path, out in outputs for in_label, live in inputs
+                                if _shares_memory(out, live)], no_alias)
     if check_result:
         check_plain_result(result, name=f"result of {what.strip('`')}")
     return result
+
+
+# ---------------------------------------------------------------------------- aliasing
+def _arrays_with_paths(value: Any, path: str, depth: int = 0) -> list[tuple[str, Any]]:
+    """``(path, array)`` for every ndarray/tensor in ``value``, named as the student's kernel names
+    them (``result[1][0]``, ``x``)."""
+    if depth > 4:
+        return []
+    if isinstance(value, np.ndarray) or (type(value).__module__.startswith("torch") and hasattr(value, "detach")):
+        return [(path, value)]
+    if type(value) in (tuple, list):
+        return [p for i, item in enumerate(value) for p in _arrays_with_paths(item, f"{path}[{i}]", depth + 1)]
+    if type(value) is dict:
+        return [p for k, item in value.items() for p in _arrays_with_paths(item, f"{path}[{k!r}]", depth + 1)]
+    return []
+
+
+def _shares_memory(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a.size > 0 and bool(np.shares_memory(a, b))
+    if hasattr(a, "untyped_storage") and hasattr(b, "untyped_storage"):
+        return a.numel() > 0 and a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+    return False
+
+
+def _fail_on_aliases(what: str, pairs: list[tuple[str, str]], no_alias: bool | Sequence[int]) -> None:
+    """Raise for the first ``(result path, input name)`` pair that ``no_alias`` selects."""
+    if no_alias is True:
+        chosen = pairs
+    else:
+        items = tuple(f"result[{int(i)}]" for i in no_alias)
+        chosen = [(o, i) for o, i in pairs if any(o == item or o.startswith(item + "[") for item in items)]
+    if chosen:
+        out_path, in_label = chosen[0]
+        returned = "the array it returned" if out_path == "result" else f"the returned `{out_path}`"
+        raise AssertionError(
+            f"{what}: {returned} shares memory with its input `{in_label}` (it is that array, or a view "
+            "of it): return a new array (x.copy(), or np.zeros(...) filled in), even when there is "
+            "nothing to change, or a caller who later changes one silently changes the other")
+
+
+def _input_name(path: str) -> str:
+    """An input path of the student's kernel (``kwargs['x']``, ``args[0][1]``) as a name for messages."""
+    if path.startswith("kwargs[") and "]" in path:
+        key, _, rest = path[7:].partition("]")
+        return key.strip("'\"") + rest
+    if path.startswith("args[") and path[5:].partition("]")[0].isdigit():
+        index, _, rest = path[5:].partition("]")
+        return f"argument {int(index) + 1}{rest}"
+    return path
 
 
 def _inplace_message(what: str, label: str) -> str:
@@ -239,13 +299,15 @@ def _put_back(target: Any, value: Any) -> None:
 
 
 def _call_remote(fn: Any, args: tuple, kwargs: dict, *, what: str, forbidden: Sequence[str],
-                 timeout: float | None, check_inputs: bool, allow_inplace: Sequence[str]) -> Any:
+                 timeout: float | None, check_inputs: bool, allow_inplace: Sequence[str],
+                 no_alias: bool | Sequence[int] = False) -> Any:
     """:func:`call_student` for a function living in the student's kernel.
 
     The shortcuts in ``forbidden`` are refused in the student's kernel during the call; the
     student's kernel reports which inputs the call changed (the grader's own arrays never
     change): an allowed one (``allow_inplace``, e.g. ``running_mean``) is copied back into the
-    grader's array, any other fails the test.
+    grader's array, any other fails the test. The kernel also reports which returned arrays share
+    memory with an input (``CallResult.aliases``); under ``no_alias`` such a result fails the test.
     """
     names = [n for item in forbidden for n in PRESETS.get(item, (item,))]
     result = fn._channel.call(fn, args, kwargs, timeout=timeout, forbidden=names)
@@ -259,4 +321,10 @@ def _call_remote(fn: Any, args: tuple, kwargs: dict, *, what: str, forbidden: Se
             target = args[int(path[5:-1])]
         if target is not None:
             _put_back(target, value)
+    if no_alias is not False:
+        # the kernel names a single (non-tuple) result ``result[0]``: call it ``result`` as a local call does
+        single = type(result.value) not in (tuple, list)
+        pairs = [("result" + out[len("result[0]"):] if single and out.startswith("result[0]") else out,
+                  _input_name(inp)) for out, inp in result.aliases]
+        _fail_on_aliases(what, pairs, no_alias)
     return result.value

@@ -233,8 +233,8 @@ compare_with_slide("VGG16 rows printed on the slide (H, W, C, weights)", matched
 # **Totals.** The parameters add up to the slide's 138M (exactly 138,357,544 with biases, torchvision's
 # documented number). The memory column does **not** add up to the slide's "24M x 4 bytes ~ 96MB":
 # summing the slide's own column (input + every conv, pool and FC output) gives **15.2M activations,
-# about 61 MB** in float32. Even counting every ReLU output as a separate tensor (they are computed
-# in place) gives 28.8M, not 24M. The slide is wrong; and for training, the backward pass needs
+# about 61 MB** in float32. Even counting every layer's output as a separate tensor (ReLU and
+# dropout outputs included, although ReLU runs in place) gives 28.8M, not 24M. The slide is wrong; and for training, the backward pass needs
 # these activations again plus their gradients, so count roughly twice that.
 
 # %%

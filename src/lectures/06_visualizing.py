@@ -82,8 +82,8 @@ plt.show()
 #
 # The first layer's 16 filters act directly on pixels, so we can look at them as images. On
 # ImageNet (the slides' "Layer 1") they become oriented edges and colour blobs. Ours are 3x3 and
-# grey, but the same kind: most are oriented edge or line detectors (a positive side next to a
-# negative side). Red is positive, blue negative, on one symmetric scale.
+# grey, but of the same kind: many look like small oriented edge or line detectors (a positive
+# side next to a negative side). Red is positive, blue negative, on one symmetric scale.
 
 # %%
 w1 = model.features[0][0].weight.detach()[:, 0]       # (16, 3, 3)

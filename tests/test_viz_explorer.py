@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -92,19 +95,34 @@ def test_bad_arguments():
         explore_conv(5, 3, padding=-1)
 
 
+def _shown_text(ex) -> str:
+    """The summary widget's text as the browser shows it (tags removed, entities decoded)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", ex.summary.value))
+
+
+def test_summary_wraps_only_at_spaces():
+    """Is every word of the text one unbreakable span, so lines break at spaces only?"""
+    ex = conv_explorer(size=7, kernel=3, draw=False)
+    value = ex.summary.value
+    assert "white-space: pre-wrap" in value
+    words = re.findall(r'<span style="white-space: nowrap">([^<]*)</span>', value)
+    assert [html.unescape(w) for w in words] == ex.state.text.split()
+    assert "&gt;=" in value  # ">= 7" kept as one escaped word
+
+
 def test_widget_callbacks_update_state():
     """Does moving a slider (setting .value) recompute the state, the text and the position range?"""
     ex = conv_explorer(size=7, kernel=3, draw=False)
     assert ex.state.output_size == 5 and ex.sliders["row"].max == 4
     ex.sliders["stride"].value = 2
     assert ex.state.stride == 2 and ex.state.output_size == 3
-    assert ex.sliders["row"].max == 2 and "output: 3 x 3" in ex.summary.value
+    assert ex.sliders["row"].max == 2 and "output: 3 x 3" in _shown_text(ex)
     ex.sliders["row"].value = 2
     ex.sliders["col"].value = 1
     assert ex.state.window == (4, 2, 7, 5)
     ex.sliders["stride"].value = 3  # 7, 3, S=3 -> 2.33: warning, and row clipped to the 2 outputs
     assert not ex.state.valid and ex.state.row == 1 and ex.sliders["row"].value == 1
-    assert "warning" in ex.summary.value
+    assert "warning" in _shown_text(ex) and _shown_text(ex) == ex.state.text
     ex.sliders["dilation"].value = 2
     ex.sliders["depth"].value = 2
     assert ex.state.effective_kernel == 5 and ex.state.receptive_fields == (5, 17)

@@ -148,9 +148,9 @@ def explore_conv(size: int, kernel: int, stride: int = 1, padding: int = 0, dila
                          message=message, text="\n".join(lines))
 
 
-FIGSIZE = (5.6, 3.4)  # inches; at DPI this is the explorer image's fixed size in pixels
+FIGSIZE = (5.2, 3.3)  # inches; at DPI this is the explorer image's fixed size in pixels
 DPI = 100
-TEXT_WIDTH_PX = 420    # the fixed width of the explorer's slider-and-text column
+TEXT_WIDTH_PX = 380    # the fixed width of the explorer's slider-and-text column
 
 
 def _pixel_ticks(ax, m: int, offset: int) -> None:
@@ -237,11 +237,17 @@ def draw_explorer(state: ExplorerState, fig: Figure | None = None) -> Figure:
 
 
 def _summary_html(text: str) -> str:
-    """The explorer's text as HTML that wraps only at spaces, inside the fixed-width column."""
-    import html
+    """The explorer's text as HTML that wraps only at spaces, inside the fixed-width column.
 
+    Each run of non-space characters is one unbreakable span (browsers would otherwise also
+    break after "-" or between ">" and "=", e.g. inside ``D(F-1)`` or ``>= 7``).
+    """
+    import html
+    import re
+
+    body = re.sub(r"\S+", lambda m: f'<span style="white-space: nowrap">{html.escape(m.group())}</span>', text)
     return ('<pre style="white-space: pre-wrap; word-break: normal; overflow-wrap: normal; '
-            'margin: 0; font-size: 12px; line-height: 1.35">' + html.escape(text) + "</pre>")
+            'margin: 0; font-size: 12px; line-height: 1.35">' + body + "</pre>")
 
 
 class ConvExplorer:
@@ -275,7 +281,7 @@ class ConvExplorer:
                                                 max=max(self._LIMITS[name][1], value),
                                                 description=name, continuous_update=False,
                                                 layout=widgets.Layout(width=column),
-                                                style={"description_width": "64px"})
+                                                style={"description_width": "60px"})
                         for name, value in initial.items()}
         self.summary = widgets.HTML(layout=widgets.Layout(width=column))
         width, height = int(FIGSIZE[0] * DPI), int(FIGSIZE[1] * DPI)

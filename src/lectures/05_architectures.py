@@ -45,7 +45,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from cnncourse.arithmetic import conv_output_size, receptive_field
 from cnncourse.costs import (InceptionSpec, conv2d_params, depthwise_conv_mults, format_architecture,
-                             format_cost_table, format_memory_lines, human, inception_ops, layer_costs,
+                             format_cost_table, format_memory_lines, inception_ops, layer_costs,
                              pointwise_conv_mults, standard_conv_mults)
 from cnncourse.models import (MOBILEFACENET_TABLE, AlexNet, AlexNetSlide, BasicBlock, Bottleneck,
                               DenseBlock, DepthwiseSeparable, GoogLeNet, InceptionModule, LeNet5,
@@ -478,6 +478,10 @@ assert dense(x).shape[1] == 64 + 6 * 32
 # scaling (one multiply per value), which the convention of §1 does not count, add 11M more.
 
 # %%
+se_block = layer_costs(SEBlock(256, reduction=16), torch.zeros(1, 256, 56, 56))
+print(f"one SE block on 56x56x256: {se_block.total_params:,} parameters (2*256*16 + 16 + 256), "
+      f"{se_block.total_macs:,} MACs (2*256*16)")
+assert se_block.total_params == 2 * 256 * 16 + 16 + 256 and se_block.total_macs == 2 * 256 * 16
 se_model = shapes_only(resnet50, stride_in_1x1=True, se_reduction=16)
 se_report = layer_costs(se_model, image(224))
 fc_extra = se_report.total_macs - resnet50_paper.total_macs

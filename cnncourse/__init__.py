@@ -23,6 +23,9 @@ Families (one folder each)
 - :mod:`cnncourse.grading`       the toolkit used by visible and hidden test cells
 - :mod:`cnncourse.course`        nbgrader release, autograde and demo
 - :mod:`cnncourse.viz`           plots and ipywidgets demos
+- :mod:`cnncourse.costs`         per-layer parameters, activations and MACs of a model; the slides' cost tables
+- :mod:`cnncourse.models`        LeNet, AlexNet, VGG, GoogLeNet, ResNet/ResNeXt, MobileNetV2 and their blocks
+- :mod:`cnncourse.explain`       occlusion maps, CAM and Grad-CAM
 
 Subpackages are imported lazily (``import cnncourse.detection``) so that ``import cnncourse``
 stays cheap and does not import torch.

@@ -343,6 +343,9 @@ if len(wrong):
     plt.show()
 
 # %% [markdown]
+# The two maps often light up the same region: at 8x8, Grad-CAM shows *where* the network looked,
+# much less *what* it concluded there (that difference lives in the channel weights $\alpha_k$).
+#
 # **Summary.** Filters and activations show *what* a network computes; occlusion, CAM and Grad-CAM
 # show *where* the evidence for a class is. Occlusion is model-agnostic but slow and depends on the
 # occluder; CAM is exact but needs a GAP + linear head; Grad-CAM works at any layer (and equals CAM /

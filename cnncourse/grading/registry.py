@@ -53,6 +53,22 @@ SHORTCUTS: dict[str, tuple[str, ...]] = {
         "cnncourse.gradcheck.eval_numerical_gradient", "cnncourse.gradcheck.eval_numerical_gradient_array",
         "torch.autograd.gradcheck", "scipy.optimize.approx_fprime", "scipy.optimize.check_grad",
     ),
+    # normalization layers and dropout (assignment a2); scipy/sklearn standardizers compute the
+    # training-mode batch norm without its affine part in one call
+    "norm": (
+        "torch.nn.functional.batch_norm", "torch.batch_norm", "torch.native_batch_norm",
+        "torch.nn.functional.layer_norm", "torch.layer_norm", "torch.native_layer_norm",
+        "torch.nn.functional.group_norm", "torch.group_norm", "torch.native_group_norm",
+        "torch.nn.functional.instance_norm", "torch.instance_norm", "torch.nn.functional.rms_norm",
+        "torch.nn.BatchNorm1d", "torch.nn.BatchNorm2d", "torch.nn.SyncBatchNorm", "torch.nn.LayerNorm",
+        "torch.nn.GroupNorm", "torch.nn.InstanceNorm1d", "torch.nn.InstanceNorm2d",
+        "scipy.stats.zscore", "sklearn.preprocessing.scale", "sklearn.preprocessing.StandardScaler",
+    ),
+    "dropout": (
+        "torch.nn.functional.dropout", "torch.dropout", "torch.nn.functional.dropout1d",
+        "torch.nn.functional.dropout2d", "torch.nn.functional.alpha_dropout",
+        "torch.nn.functional.feature_alpha_dropout", "torch.nn.Dropout", "torch.nn.Dropout2d",
+    ),
 }
 
 _NO_TORCH = "is not available while grading this assignment: it is numpy only (write the computation yourself)"
@@ -82,6 +98,29 @@ ASSIGNMENTS: dict[str, AssignmentRules] = {
         shortcuts=("conv", "pool", "stride_tricks", "autograd", "gradcheck"),
         hidden=("cnncourse", "torch", "torchvision", "scipy", "sklearn", "skimage", "cv2", "jax",
                 "tensorflow", "captum", "pycocotools", "faster_coco_eval"),
+    ),
+    # a2: numpy only, like a1, except that scipy and scikit-learn stay importable: the notebook
+    # loads the offline digits with sklearn.datasets.load_digits (the data cnncourse.data.load_digits
+    # wraps; sklearn needs scipy), because cnncourse itself is absent from the grading kernel so that
+    # its references cannot be imported under another name. The standardizers of scipy/sklearn are
+    # in the "norm" family (refused during graded calls, flagged by the tamper scan).
+    "a2_batchnorm": AssignmentRules(
+        name="a2_batchnorm",
+        references=(
+            "cnncourse.layers.batchnorm_forward", "cnncourse.layers.batchnorm_backward",
+            "cnncourse.layers.layernorm_forward", "cnncourse.layers.layernorm_backward",
+            "cnncourse.layers.groupnorm_forward", "cnncourse.layers.groupnorm_backward",
+            "cnncourse.layers.instancenorm_forward", "cnncourse.layers.instancenorm_backward",
+            "cnncourse.layers.dropout_forward", "cnncourse.layers.dropout_backward",
+            "cnncourse.layers.linear_forward", "cnncourse.layers.linear_backward",
+            "cnncourse.layers.relu_forward", "cnncourse.layers.relu_backward",
+            "cnncourse.layers.softmax_cross_entropy",
+            "cnncourse.gradcheck.eval_numerical_gradient", "cnncourse.gradcheck.eval_numerical_gradient_array",
+            "cnncourse.gradcheck.rel_error",
+        ),
+        shortcuts=("norm", "dropout", "autograd", "gradcheck"),
+        hidden=("cnncourse", "torch", "torchvision", "skimage", "cv2", "jax", "tensorflow", "captum",
+                "pycocotools", "faster_coco_eval"),
     ),
 }
 

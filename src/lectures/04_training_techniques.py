@@ -54,6 +54,7 @@ from cnncourse.gradcheck import rel_error
 from cnncourse.layers import (batchnorm_backward, batchnorm_forward, dropout_backward, dropout_forward,
                               groupnorm_forward, instancenorm_forward, layernorm_forward, linear_forward,
                               local_response_norm_forward, relu_forward, tanh_forward)
+from cnncourse.optim import cosine_lr, exponential_lr, sgd_update, step_lr
 
 np.set_printoptions(suppress=True, precision=4)
 rng = np.random.default_rng(0)
@@ -76,6 +77,13 @@ Xte, yte = torch.from_numpy(test.images), torch.from_numpy(test.labels)
 # distribution stays put.
 
 # %%
+def sgd_step(net, lr):
+    """Plain SGD on every parameter, p <- p - lr * dloss/dp (what torch.optim.SGD(lr=lr) does)."""
+    with torch.no_grad():
+        for prm in net.parameters():
+            prm -= lr * prm.grad
+
+
 def sigmoid_mlp(bn, seed=0):
     torch.manual_seed(seed)
     norm = (lambda d: nn.BatchNorm1d(d)) if bn else (lambda d: nn.Identity())
@@ -87,15 +95,14 @@ probe = Xtr[:256]
 percentiles = {}
 for bn in (False, True):
     net = sigmoid_mlp(bn)
-    opt = torch.optim.SGD(net.parameters(), lr=0.5)
     gen = torch.Generator().manual_seed(0)
     track = []
     for step in range(100):
         idx = torch.randint(0, len(Xtr), (64,), generator=gen)
         loss = F.cross_entropy(net(Xtr[idx]), ytr[idx])
-        opt.zero_grad()
+        net.zero_grad()
         loss.backward()
-        opt.step()
+        sgd_step(net, lr=0.5)
         if step % 5 == 0:
             with torch.no_grad():                              # training mode: batch statistics
                 pre = net[:6](probe)[:, 0]                     # input of the second sigmoid, unit 0
@@ -497,22 +504,22 @@ assert 0.5 < runs[("relu", "He")][-1] / runs[("relu", "He")][0] < 2       # He k
 # along the flat one: the learning rate must be small for the steep direction. **Momentum** keeps
 # a running velocity, $v \leftarrow \mu v + g$, $\theta \leftarrow \theta - \eta v$ (torch's form; AlexNet
 # used $\mu = 0.9$), so consistent gradient directions build up speed and oscillating ones cancel.
+# `cnncourse.optim.sgd_update` takes exactly the steps of `torch.optim.SGD` (its tests compare
+# them step by step), and its schedules give the learning rates of `torch.optim.lr_scheduler`.
 
 # %%
 def valley(theta):
     return 0.5 * (theta[0] ** 2 + 20 * theta[1] ** 2)             # curvatures 1 and 20
 
 
+CURVATURE = np.array([1.0, 20.0])
 paths = {}
 for mom in (0.0, 0.9):
-    theta = torch.tensor([-4.0, 1.0], dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.SGD([theta], lr=0.02, momentum=mom)
-    path = [theta.detach().clone().numpy()]
+    theta, velocity = np.array([-4.0, 1.0]), None
+    path = [theta]
     for _ in range(260):
-        opt.zero_grad()
-        valley(theta).backward()
-        opt.step()
-        path.append(theta.detach().clone().numpy())
+        theta, velocity = sgd_update(theta, CURVATURE * theta, velocity, lr=0.02, momentum=mom)
+        path.append(theta)
     paths[mom] = np.array(path)
 steps_to = {mom: int(np.argmax([valley(p) < 1e-3 for p in path])) for mom, path in paths.items()}
 print("steps until f < 1e-3:", {f"momentum {k}": v for k, v in steps_to.items()})
@@ -530,21 +537,14 @@ ax.set_ylabel(r"$\theta_2$")
 ax.legend(fontsize=8)
 ax.set_title("f = (theta_1^2 + 20 theta_2^2) / 2, lr = 0.02")
 
-# learning-rate schedules, as torch computes them (100 epochs from 0.1)
+# learning-rate schedules (torch's StepLR, ExponentialLR, CosineAnnealingLR), 100 epochs from 0.1
 schedules = {
-    "StepLR: / 10 every 30 epochs (AlexNet: / 10 at plateaus)": lambda o: torch.optim.lr_scheduler.StepLR(o, 30, 0.1),
-    "ExponentialLR: x 0.95 per epoch": lambda o: torch.optim.lr_scheduler.ExponentialLR(o, 0.95),
-    "CosineAnnealingLR over 100 epochs": lambda o: torch.optim.lr_scheduler.CosineAnnealingLR(o, 100),
+    "step: / 10 every 30 epochs (AlexNet: / 10 at plateaus)": lambda e: step_lr(e, lr0=0.1, step_size=30),
+    "exponential: x 0.95 per epoch": lambda e: exponential_lr(e, lr0=0.1, gamma=0.95),
+    "cosine annealing over 100 epochs": lambda e: cosine_lr(e, lr0=0.1, t_max=100),
 }
-for name, make in schedules.items():
-    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
-    sched = make(opt)
-    lrs = []
-    for epoch in range(100):
-        lrs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
-    ax2.plot(lrs, label=name)
+for name, schedule in schedules.items():
+    ax2.plot([schedule(e) for e in range(100)], label=name)
 ax2.set_yscale("log")
 ax2.set_xlabel("epoch")
 ax2.set_ylabel("learning rate")
@@ -631,16 +631,15 @@ def make_cnn(bn, seed):
 
 def train_cnn(bn, lr, seed, epochs=3, batch=64):
     net = make_cnn(bn, seed)
-    opt = torch.optim.SGD(net.parameters(), lr=lr)
     gen = torch.Generator().manual_seed(seed)
     losses, accs = [], []
     for _ in range(epochs):
         net.train()
         for idx in torch.randperm(len(Xtr), generator=gen).split(batch):
             loss = F.cross_entropy(net(Xtr[idx]), ytr[idx])
-            opt.zero_grad()
+            net.zero_grad()
             loss.backward()
-            opt.step()
+            sgd_step(net, lr)
             losses.append(loss.item())
         net.eval()                                                # BN uses its running statistics
         with torch.no_grad():

@@ -58,16 +58,28 @@ def chromium_path() -> str | None:
 
 
 def require_browser() -> str:
-    """Return Chromium's path, or skip the calling test with the reason it cannot run."""
+    """Return Chromium's path, or skip the calling test with the reason it cannot run.
+
+    With ``CNNCOURSE_REQUIRE_BROWSER=1`` (CI sets it) a missing browser fails the test instead,
+    so the browser tests can never be skipped unnoticed where they must run.
+    """
+    reason = None
     path = chromium_path()
     if path is None:
-        pytest.skip("browser tests need Chromium: none of " + ", ".join(CHROMIUM_NAMES)
-                    + " is on PATH (Debian: apt-get install chromium; or set CNNCOURSE_CHROMIUM)")
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError as err:
-        pytest.skip(f"browser tests need the Python package playwright: {err}")
-    return path
+        env = os.environ.get("CNNCOURSE_CHROMIUM")
+        reason = (f"browser tests need Chromium: CNNCOURSE_CHROMIUM={env} does not exist" if env else
+                  "browser tests need Chromium: none of " + ", ".join(CHROMIUM_NAMES)
+                  + " is on PATH (Debian: apt-get install chromium; or set CNNCOURSE_CHROMIUM)")
+    else:
+        try:
+            import playwright.sync_api  # noqa: F401
+        except ImportError as err:
+            reason = f"browser tests need the Python package playwright (pip install playwright): {err}"
+    if reason is None:
+        return path
+    if os.environ.get("CNNCOURSE_REQUIRE_BROWSER") == "1":
+        pytest.fail(reason + " (and CNNCOURSE_REQUIRE_BROWSER=1 forbids skipping)", pytrace=False)
+    pytest.skip(reason)
 
 
 def widget_notebooks(folder: Path) -> list[Path]:

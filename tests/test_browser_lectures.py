@@ -84,6 +84,21 @@ def test_widget_lectures_are_found():
     assert "03_pooling.ipynb" not in names  # no widget there: the scan is not "every notebook"
 
 
+def test_without_chromium_the_browser_tests_skip_with_a_reason(monkeypatch, tmp_path):
+    """On a laptop without Chromium: a skip that says what is missing (a failure in CI)?"""
+    monkeypatch.setenv("PATH", str(tmp_path))  # no chromium on it
+    monkeypatch.delenv("CNNCOURSE_CHROMIUM", raising=False)
+    monkeypatch.delenv("CNNCOURSE_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="browser tests need Chromium: none of chromium"):
+        require_browser()
+    monkeypatch.setenv("CNNCOURSE_CHROMIUM", str(tmp_path / "nowhere"))
+    with pytest.raises(pytest.skip.Exception, match="CNNCOURSE_CHROMIUM=.*nowhere does not exist"):
+        require_browser()
+    monkeypatch.setenv("CNNCOURSE_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="forbids skipping"):
+        require_browser()
+
+
 def _state(page, root) -> dict:
     """What the widget shows now: its text, its images' digests and sizes, its broken words."""
     imgs = root.locator("img")

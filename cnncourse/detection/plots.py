@@ -61,7 +61,7 @@ def draw_iou(box_a: torch.Tensor, box_b: torch.Tensor, *, ax=None, names: tuple[
     ax.set_xlabel("x (pixels)")
     ax.set_ylabel("y (pixels)")
     ax.set_title(f"IoU = {iou:.3f}")
-    ax.legend(fontsize=7, loc="upper right")
+    ax.legend(fontsize=7, loc="best")
     return ax
 
 

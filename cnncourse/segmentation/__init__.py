@@ -28,7 +28,7 @@ from cnncourse.segmentation.plots import SHAPES_CLASS_NAMES, label_colormap, sho
 from cnncourse.segmentation.pyramid_pooling import PyramidPooling
 from cnncourse.segmentation.sliding_window import conv_macs, patch_classifier, sliding_window_segment
 from cnncourse.segmentation.training import (SHAPES_NUM_CLASSES, evaluate_segmentation, predict,
-                                             shapes_segmentation_data, train_segmentation)
+                                             shapes_segmentation_data, train_segmentation, train_shapes_fcn)
 from cnncourse.segmentation.transposed import (ZeroInsertion, conv2d_matrix, conv_transpose1d_contributions,
                                                conv_transpose2d_by_matrix, conv_transpose2d_by_zero_insertion,
                                                insert_zeros, zero_insertion_params)
@@ -51,5 +51,5 @@ __all__ = [
     "mask_targets", "paste_masks",
     "SHAPES_CLASS_NAMES", "label_colormap", "show_labels",
     "SHAPES_NUM_CLASSES", "shapes_segmentation_data", "train_segmentation", "predict",
-    "evaluate_segmentation",
+    "evaluate_segmentation", "train_shapes_fcn",
 ]

@@ -382,8 +382,8 @@ plt.show()
 # A skip connection sends the encoder's features at each resolution to the decoder stage of the
 # same resolution (concatenated, as in U-Net), so the decoder can place edges where the early
 # layers saw them. We train two identical FCNs, with and without skips, for the same few steps
-# on object-vs-background masks (binary, to fit the lecture's time budget; the library's
-# `train_segmentation` reaches mean IoU above 0.8 on the four classes in about a minute).
+# on object-vs-background masks (binary, to fit the lecture's time budget). For the four classes,
+# `train_shapes_fcn()` (200 steps, about 30 s of CPU time) reaches a held-out mean IoU of about 0.89.
 
 # %%
 val_fg = (val_y > 0).long()

@@ -20,6 +20,7 @@ Families (one folder each)
 - :mod:`cnncourse.data`          offline datasets and checksummed downloads
 - :mod:`cnncourse.detection`     boxes, NMS, anchors, RoI ops, YOLO, VOC/COCO evaluation
 - :mod:`cnncourse.verification`  metric-learning losses and verification/identification metrics
+- :mod:`cnncourse.segmentation`  pixel losses, IoU/Dice metrics, weight maps, transposed-conv views, FCN
 - :mod:`cnncourse.grading`       the toolkit used by visible and hidden test cells
 - :mod:`cnncourse.course`        nbgrader release, autograde and demo
 - :mod:`cnncourse.viz`           plots and ipywidgets demos

@@ -21,12 +21,12 @@ from cnncourse.models.lenet import LeNet5, SmallCNN
 from cnncourse.models.mobilenet import (MOBILEFACENET_TABLE, InvertedResidual, MobileFaceNet, MobileNetV2,
                                         mobilenet_v2)
 from cnncourse.models.resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet50, resnext50_32x4d
-from cnncourse.models.training import accuracy, train_classifier
+from cnncourse.models.training import accuracy, one_cycle_lr, train_classifier
 from cnncourse.models.vgg import VGG, VGG_CONFIGS, vgg16
 
 __all__ = [
     "AlexNet", "AlexNetSlide", "BasicBlock", "BasicConv2d", "Bottleneck", "DenseBlock", "DepthwiseSeparable",
     "GoogLeNet", "InceptionModule", "InvertedResidual", "LeNet5", "MOBILEFACENET_TABLE", "MobileFaceNet",
     "MobileNetV2", "ResNet", "SEBlock", "SmallCNN", "VGG", "VGG_CONFIGS", "channel_shuffle", "conv_bn_act",
-    "accuracy", "googlenet", "mobilenet_v2", "resnet18", "resnet50", "resnext50_32x4d", "train_classifier", "vgg16",
+    "accuracy", "googlenet", "mobilenet_v2", "one_cycle_lr", "resnet18", "resnet50", "resnext50_32x4d", "train_classifier", "vgg16",
 ]

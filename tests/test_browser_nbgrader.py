@@ -1,9 +1,11 @@
 """Do the assignment notebooks and the grading feedback work in a real browser (headless Chromium)?
 
-- Every assignment notebook (``solutions/*/*.ipynb``, ``assignments/*/*.ipynb``, found by
-  globbing) opens in JupyterLab with nbgrader's Create Assignment panel available: the panel
-  lists one cell widget per notebook cell, each showing the nbgrader cell type stored in the
-  notebook's metadata, and the notebook's total points.
+- Every assignment source notebook (``solutions/*/*.ipynb``, found by globbing: the notebooks
+  an instructor edits with nbgrader's tools) opens in JupyterLab with nbgrader's Create Assignment
+  panel available: the panel lists one cell widget per notebook cell, each showing the nbgrader
+  cell type stored in the notebook's metadata, and the notebook's total points. (The student
+  releases under ``assignments/`` carry the same metadata; opening them too would double the
+  time of this file, about 20 s per notebook on a loaded machine.)
 - A feedback HTML file, written with nbgrader's own feedback template (the one
   ``nbgrader generate_feedback`` uses) from a tiny graded notebook whose test fails, shows the
   failure message on the first screen, without scrolling.
@@ -22,8 +24,7 @@ from _browser import (CHROMIUM_ARGS, RESULTS, ROOT, VIEWPORT, open_notebook, req
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
-ASSIGNMENTS = sorted(p for folder in ("solutions", "assignments") for p in (ROOT / folder).glob("*/*.ipynb")
-                     if ".ipynb_checkpoints" not in p.parts)
+ASSIGNMENTS = sorted(p for p in (ROOT / "solutions").glob("*/*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 FEEDBACK_MESSAGE = "add(1, 2) should be 3"
 
 
@@ -76,9 +77,8 @@ def _expected_cell_type(meta: dict) -> str:
 
 
 def test_assignment_notebooks_are_found():
-    """Is there an assignment source and a student release to open (so the test is not vacuous)?"""
-    folders = {p.relative_to(ROOT).parts[0] for p in ASSIGNMENTS}
-    assert {"solutions", "assignments"} <= folders, [str(p) for p in ASSIGNMENTS]
+    """Is there an assignment source to open, a1_conv at least (so the test is not vacuous)?"""
+    assert ROOT / "solutions" / "a1_conv" / "a1_conv.ipynb" in ASSIGNMENTS, [str(p) for p in ASSIGNMENTS]
 
 
 @pytest.mark.parametrize("notebook", ASSIGNMENTS, ids=lambda p: str(p.relative_to(ROOT)))

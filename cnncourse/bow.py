@@ -16,8 +16,8 @@ brings back some of the layout that a single bag of words throws away.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -25,13 +25,13 @@ from cnncourse._validate import ArgumentError, check_array, check_positive_int
 
 __all__ = [
     "KMeansResult",
-    "kmeans",
-    "squared_distances",
-    "hard_assign",
-    "soft_assign",
-    "pool_codes",
     "bow_histogram",
+    "hard_assign",
+    "kmeans",
+    "pool_codes",
+    "soft_assign",
     "spatial_pyramid_histogram",
+    "squared_distances",
 ]
 
 _ASSIGNMENTS = ("hard", "soft")

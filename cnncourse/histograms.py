@@ -23,11 +23,11 @@ import numpy as np
 from cnncourse._validate import ArgumentError
 
 __all__ = [
-    "lp_norm",
-    "euclidean_distance",
-    "histogram_intersection_distance",
     "chi2_distance",
     "emd_1d",
+    "euclidean_distance",
+    "histogram_intersection_distance",
+    "lp_norm",
 ]
 
 

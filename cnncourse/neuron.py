@@ -22,7 +22,7 @@ from cnncourse._validate import ArgumentError, check_array, check_positive_int
 from cnncourse.layers.activations import sigmoid_forward
 from cnncourse.layers.losses import binary_cross_entropy_with_logits
 
-__all__ = ["neuron_forward", "neuron_objective", "train_neuron", "NeuronTrace"]
+__all__ = ["NeuronTrace", "neuron_forward", "neuron_objective", "train_neuron"]
 
 
 @dataclass(frozen=True)

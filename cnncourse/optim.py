@@ -21,7 +21,7 @@ import numpy as np
 
 from cnncourse._validate import ArgumentError, check_positive_int
 
-__all__ = ["sgd_update", "step_lr", "exponential_lr", "cosine_lr"]
+__all__ = ["cosine_lr", "exponential_lr", "sgd_update", "step_lr"]
 
 
 def _nonneg(name: str, value: float, *, upper: float | None = None) -> float:

@@ -46,7 +46,7 @@ import time
 import numpy as np
 import matplotlib.pyplot as plt
 import torch
-import torch.nn as nn
+from torch import nn
 import torch.nn.functional as F
 
 from cnncourse.data import load_digits
@@ -126,7 +126,7 @@ for bn in (False, True):
 relative_drift = {bn: np.ptp(q[:, 1]) / np.mean(q[:, 2] - q[:, 0]) for bn, q in percentiles.items()}
 print("drift of the median in units of the 15-85 spread:", {("BN" if k else "no BN"): round(v, 2)
                                                           for k, v in relative_drift.items()})
-assert relative_drift[True] < 0.2 < 2 < relative_drift[False]
+assert relative_drift[True] < 0.2 and relative_drift[False] > 2
 
 # %% [markdown]
 # Without batch norm the unit's input is narrow and wanders: its median moves by many times the
@@ -591,8 +591,8 @@ for cost in ("quadratic", "cross-entropy"):
 s4 = torch.sigmoid(torch.tensor(4.0)).item()
 print(f"sigma(4) = {s4:.4f}, sigma'(4) = {s4 * (1 - s4):.4f}")
 fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 3.5))
-for cost in outputs:
-    ax.plot(outputs[cost], label=cost)
+for cost, out_curve in outputs.items():
+    ax.plot(out_curve, label=cost)
     ax2.plot(costs[cost], label=cost)
 ax.set_xlabel("epoch")
 ax.set_ylabel("neuron output a (target 0)")
@@ -654,7 +654,7 @@ print(f"{len(results) * len(SEEDS)} training runs in {time.perf_counter() - t0:.
 final = {key: np.array([accs[-1] for _, accs in runs_]) for key, runs_ in results.items()}
 print(f"\n{'learning rate':>13} | {'test accuracy without BN (2 seeds)':>36} | {'with BN (2 seeds)':>24}")
 for lr in LRS:
-    print(f"{lr:>13} | {str(np.round(final[(False, lr)], 3)):>36} | {str(np.round(final[(True, lr)], 3)):>24}")
+    print(f"{lr:>13} | {np.round(final[(False, lr)], 3)!s:>36} | {np.round(final[(True, lr)], 3)!s:>24}")
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(13, 4.6), layout="constrained")

@@ -33,7 +33,7 @@ from .compare import assert_array_close, assert_arrays_close, check_int, check_s
 from .guard import PRESETS, ForbiddenCallError, forbid
 from .integrity import ToolsModifiedError, verify_tools
 from .layer_checks import check_backward, check_forward, describe_case
-from .sandbox import StudentTimeout, call_student, check_plain_result, time_limit
+from .sandbox import StudentTimeout, call_student, check_plain_result, module_gradients, time_limit
 from .tamper import Finding, render_findings, scan_submissions, tamper_scan
 from .seeds import secret_seed
 from .remote import student_function
@@ -41,7 +41,7 @@ from .remote import student_function
 __all__ = [
     "assert_array_close", "assert_arrays_close", "check_scalar", "check_int", "plain_array",
     "forbid", "ForbiddenCallError", "PRESETS", "cases", "devices",
-    "call_student", "StudentTimeout", "time_limit", "check_plain_result",
+    "call_student", "module_gradients", "StudentTimeout", "time_limit", "check_plain_result",
     "tamper_scan", "render_findings", "scan_submissions", "Finding",
     "verify_tools", "ToolsModifiedError", "check_forward", "check_backward", "describe_case",
     "secret_seed", "student_function",

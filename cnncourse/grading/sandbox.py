@@ -29,7 +29,7 @@ from .integrity import verify_tools
 from .remote.client import is_remote
 from .remote.wire import Ref
 
-__all__ = ["StudentTimeout", "time_limit", "call_student", "check_plain_result", "REFIRE_S"]
+__all__ = ["StudentTimeout", "time_limit", "call_student", "check_plain_result", "module_gradients", "REFIRE_S"]
 
 REFIRE_S = 0.25
 
@@ -233,6 +233,44 @@ def call_student(fn: Callable[..., Any], *args: Any, forbidden: Sequence[str] = 
     if check_result:
         check_plain_result(result, name=f"result of {what.strip('`')}")
     return result
+
+
+def module_gradients(module: Any, x: Any, dout: Any, *, forbidden: Sequence[str] = (),
+                     timeout: float | None = 10.0) -> dict[str, Any]:
+    """Run a student's ``torch.nn.Module`` forward and backward: ``out = module(x)``, ``out.backward(dout)``.
+
+    Works on a module in this process and on a handle to one in the student's kernel (there is no
+    autograd across the wire, so the kernel runs both passes and returns the gradients as data).
+    The forward pass runs under ``forbidden`` and ``timeout``; the backward pass outside the guard.
+
+    Args:
+        module: the student's module (or a handle to it).
+        x: input tensor (it is copied; the copy gets ``requires_grad``).
+        dout: gradient of the loss with respect to the output, the output's shape.
+
+    Returns:
+        ``{"out": Tensor, "dx": Tensor | None, "grads": {parameter name: Tensor | None}}``, detached.
+    """
+    what = f"`{getattr(module, '__name__', type(module).__name__)}`"
+    names = [n for item in forbidden for n in PRESETS.get(item, (item,))]
+    if is_remote(module):
+        return module._channel.grad(module, x, dout, timeout=timeout, forbidden=names)
+    import torch
+
+    verify_tools()
+    x = x.detach().clone().requires_grad_(True)
+    for p in module.parameters():
+        p.grad = None
+    with time_limit(timeout, what), forbid(*forbidden):
+        out = module(x)
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"the module returned a {type(out).__name__}, expected a torch.Tensor")
+    if out.shape != dout.shape:
+        raise ValueError(f"the module's output has shape {tuple(out.shape)}, expected {tuple(dout.shape)}")
+    if out.requires_grad:
+        out.backward(dout.to(out.device, out.dtype))
+    grads = {n: (None if p.grad is None else p.grad.detach().clone()) for n, p in module.named_parameters()}
+    return {"out": out.detach(), "dx": None if x.grad is None else x.grad.detach(), "grads": grads}
 
 
 # ---------------------------------------------------------------------------- aliasing

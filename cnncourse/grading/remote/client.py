@@ -115,6 +115,13 @@ class Channel:
                            {"target": target, "args": list(args), "kwargs": dict(kwargs)}, timeout)
         return CallResult(reply.get("value"), reply.get("mutated", []), reply.get("aliases", []))
 
+    def grad(self, target: "RemoteObject", x: Any, dout: Any, *, timeout: float | None = None,
+             forbidden: Sequence[str] = ()) -> dict:
+        """``{"out", "dx", "grads"}`` of ``target(x)`` backpropagated with ``dout`` in the student's kernel."""
+        reply = self._send({"op": "grad", "forbidden": list(forbidden)},
+                           {"target": target, "x": x, "dout": dout}, timeout)
+        return reply.get("value")
+
     def getattr(self, target: "RemoteObject", name: str) -> Any:
         return self._send({"op": "getattr", "name": name}, {"target": target}, None).get("value")
 

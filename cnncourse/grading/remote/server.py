@@ -7,7 +7,8 @@ numpy-only assignment cannot import ``cnncourse``). The grader then runs, for ea
 ``__cnncourse_rpc__.serve(request_path, response_path)`` in that kernel.
 
 A request names an operation (``lookup`` a global of the notebook, ``call`` a function or
-object, ``getattr``/``getitem``/``setattr``, ``release`` handles) and its inputs as plain data. The
+object, ``getattr``/``getitem``/``setattr``, ``grad`` (a module's forward and backward
+for given output gradients), ``release`` handles) and its inputs as plain data. The
 response carries the result as plain data (objects that are not data stay here and travel as
 handles), or the student's exception with the student's own frames only, plus which input
 arrays the call modified in place, which results share memory with an input, and whether a
@@ -188,7 +189,32 @@ def _op(doc, decoder):
         aliases = [[out_path, in_path] for out_path, out in outputs for in_path, live in inputs
                    if _shares(out, live)]
         return {"value": result, "mutated": mutated, "aliases": aliases}
+    if op == "grad":
+        return {"value": _grad(target, decoder.decode(doc["x"]), decoder.decode(doc["dout"]), doc.get("forbidden"))}
     raise WireError(f"unknown operation {op!r}")
+
+
+def _grad(module, x, dout, forbidden):
+    """``out = module(x)`` (under the guard), then ``out.backward(dout)`` (outside it, since the guard
+    may refuse ``Tensor.backward`` itself); returns out, dL/dx and every named parameter's gradient
+    (``None`` for a parameter the output does not depend on), all as data."""
+    x = x.detach().clone().requires_grad_(True)
+    for p in module.parameters():
+        p.grad = None
+    with _Forbidden(forbidden) as guard:
+        out = module(x)
+    if guard.called:
+        raise RuntimeError(f"`{guard.called[0]}` is not allowed in this exercise: your code called it "
+                           "and caught the error, which does not make it allowed")
+    torch = sys.modules["torch"]
+    if not isinstance(out, torch.Tensor):
+        raise TypeError(f"the module returned a {type(out).__name__}, expected a torch.Tensor")
+    if out.shape != dout.shape:
+        raise ValueError(f"the module's output has shape {tuple(out.shape)}, expected {tuple(dout.shape)}")
+    if out.requires_grad:
+        out.backward(dout.to(out.device, out.dtype))
+    grads = {name: (None if p.grad is None else p.grad.detach().clone()) for name, p in module.named_parameters()}
+    return {"out": out.detach(), "dx": None if x.grad is None else x.grad.detach(), "grads": grads}
 
 
 def serve(request_path, response_path):

@@ -69,6 +69,27 @@ SHORTCUTS: dict[str, tuple[str, ...]] = {
         "torch.nn.functional.dropout2d", "torch.nn.functional.alpha_dropout",
         "torch.nn.functional.feature_alpha_dropout", "torch.nn.Dropout", "torch.nn.Dropout2d",
     ),
+    # metric learning (assignment a5): torch's built-in distances and embedding losses, and the
+    # distance matrices of scipy/scikit-learn, each of which turns a distance or loss exercise into one call
+    "metric_learning": (
+        "torch.nn.functional.pairwise_distance", "torch.pairwise_distance", "torch.cdist",
+        "torch.nn.functional.pdist", "torch.pdist", "torch.nn.functional.cosine_similarity",
+        "torch.cosine_similarity", "torch.nn.PairwiseDistance", "torch.nn.CosineSimilarity",
+        "torch.nn.functional.triplet_margin_loss", "torch.triplet_margin_loss",
+        "torch.nn.functional.triplet_margin_with_distance_loss", "torch.nn.TripletMarginLoss",
+        "torch.nn.TripletMarginWithDistanceLoss", "torch.nn.functional.cosine_embedding_loss",
+        "torch.cosine_embedding_loss", "torch.nn.CosineEmbeddingLoss",
+        "torch.nn.functional.hinge_embedding_loss", "torch.hinge_embedding_loss", "torch.nn.HingeEmbeddingLoss",
+        "torch.nn.functional.margin_ranking_loss", "torch.margin_ranking_loss", "torch.nn.MarginRankingLoss",
+        "scipy.spatial.distance.cdist", "scipy.spatial.distance.pdist", "sklearn.metrics.pairwise_distances",
+        "sklearn.metrics.pairwise.euclidean_distances", "sklearn.metrics.pairwise.cosine_similarity",
+        "sklearn.metrics.pairwise.cosine_distances", "sklearn.metrics.pairwise.paired_distances",
+    ),
+    # verification and ranking metrics (assignment a5): ROC, AUC and rank-k accuracy in one call
+    "roc": (
+        "sklearn.metrics.roc_curve", "sklearn.metrics.roc_auc_score", "sklearn.metrics.auc",
+        "sklearn.metrics.det_curve", "sklearn.metrics.top_k_accuracy_score",
+    ),
 }
 
 _NO_TORCH = "is not available while grading this assignment: it is numpy only (write the computation yourself)"
@@ -121,6 +142,27 @@ ASSIGNMENTS: dict[str, AssignmentRules] = {
         shortcuts=("norm", "dropout", "autograd", "gradcheck"),
         hidden=("cnncourse", "torch", "torchvision", "skimage", "cv2", "jax", "tensorflow", "captum",
                 "pycocotools", "faster_coco_eval"),
+    ),
+    # a5: a torch assignment (students train a CNN, so torch is not hidden); cnncourse stays importable
+    # for cnncourse.data.IdentityDataset. The verification references, and the library's embedding
+    # network and training loop (students write their own), are refused during graded calls; torch's
+    # built-in distances/embedding losses and scikit-learn's ROC through the two families above.
+    "a5_faces": AssignmentRules(
+        name="a5_faces",
+        references=(
+            "cnncourse.verification.pairwise_distances", "cnncourse.verification.cosine_similarity_matrix",
+            "cnncourse.verification.contrastive_loss", "cnncourse.verification.triplet_loss",
+            "cnncourse.verification.batch_all_triplet_loss", "cnncourse.verification.batch_hard_triplet_loss",
+            "cnncourse.verification.triplet_kinds", "cnncourse.verification.margin_logits",
+            "cnncourse.verification.roc_curve", "cnncourse.verification.roc_auc_score",
+            "cnncourse.verification.tar_at_far", "cnncourse.verification.equal_error_rate",
+            "cnncourse.verification.verification_accuracy", "cnncourse.verification.cmc_curve",
+            "cnncourse.verification.match_ranks", "cnncourse.verification.rank_accuracy",
+            "cnncourse.verification.EmbeddingNet", "cnncourse.verification.train_embedding",
+            "cnncourse.verification.embed",
+        ),
+        shortcuts=("metric_learning", "roc"),
+        hidden=("torchvision", "jax", "tensorflow", "captum", "pycocotools", "faster_coco_eval"),
     ),
 }
 

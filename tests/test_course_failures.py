@@ -110,7 +110,7 @@ def test_a_notebook_past_the_per_student_wall_clock_is_stopped_and_the_others_ar
     slow.cells[1].source = "def f():\n    return 1\ntime.sleep(600)  # under the cell timeout, past the per-student limit"
     write_submission(course, "tiny", "sleeper", slow)
 
-    results = {r.student: r for r in autograde(course, ["tiny"], cell_timeout=900, student_timeout=25,
+    results = {r.student: r for r in autograde(course, ["tiny"], cell_timeout=900, student_timeout=75,
                                                feedback=False, out=None)["tiny"]}
 
     assert not results["prompt"].error and results["prompt"].score == 2

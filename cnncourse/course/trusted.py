@@ -35,7 +35,7 @@ import traceback
 from pathlib import Path
 
 from jupyter_core.utils import ensure_async, run_sync
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbclient.client import NotebookClient
 from nbformat import NotebookNode
 from traitlets import Float, Unicode
@@ -256,6 +256,11 @@ class TrustedExecute(LocatingExecute):
             cell = self.execute_cell(cell, index, store_history=True)
             if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", [])):
                 self._check_responsive(where)
+        except CellTimeoutError:  # the reply came, the kernel never went idle: it ignored the interrupt
+            cell.outputs = list(cell.get("outputs", [])) + [_error_output(
+                "CellTimeoutError", "the cell ran past its time limit",
+                [f"This cell ran past its time limit ({self.timeout} s) and did not stop when interrupted."])]
+            self._check_responsive(where)
         except DeadKernelError:
             self.log.error("%s %s", DIED_MARK, where)
             self._dead = f"the kernel {self._death_cause()} in {where}"

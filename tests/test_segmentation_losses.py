@@ -67,7 +67,7 @@ def test_cross_entropy_slow_loop_and_numeric_gradient(rng):
             num += -weight[y] * (z[y] - np.log(np.exp(z).sum()))
             den += weight[y]
     assert np.isclose(loss, num / den)
-    f = lambda z: pixel_cross_entropy_forward(z, target, weight=weight, ignore_index=-1)[0]  # noqa: E731
+    f = lambda z: pixel_cross_entropy_forward(z, target, weight=weight, ignore_index=-1)[0]
     numeric = eval_numerical_gradient_array(f, logits.copy(), np.array(1.0))
     np.testing.assert_allclose(pixel_cross_entropy_backward(1.0, cache), numeric, rtol=1e-5, atol=1e-8)
 

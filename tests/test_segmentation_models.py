@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
+from torch import nn
 
 from cnncourse.pyramid import adaptive_pool2d_forward
 from cnncourse.segmentation import (FCN, PyramidPooling, conv_macs, evaluate_segmentation, mask_targets,

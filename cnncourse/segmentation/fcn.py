@@ -16,7 +16,7 @@ convolution is asked for the exact size of its skip tensor (``output_size``, i.e
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
+from torch import nn
 import torch.nn.functional as F
 
 from cnncourse._validate import ArgumentError, check_positive_int

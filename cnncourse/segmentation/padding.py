@@ -11,7 +11,7 @@ border of large images tile by tile.
 from __future__ import annotations
 
 from numbers import Integral
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -5,7 +5,8 @@ matplotlib is imported when a function is called, so importing this module stays
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -10,10 +10,10 @@ pooling of lecture 03 (:mod:`cnncourse.pyramid`), here kept as maps instead of f
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
-import torch.nn as nn
+from torch import nn
 import torch.nn.functional as F
 
 from cnncourse._validate import ArgumentError, check_positive_int

@@ -13,7 +13,7 @@ version, :func:`conv_macs` counts multiply-accumulates of any model on a given i
 from __future__ import annotations
 
 import torch
-import torch.nn as nn
+from torch import nn
 import torch.nn.functional as F
 
 from cnncourse._validate import ArgumentError, check_positive_int

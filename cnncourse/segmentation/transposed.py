@@ -82,8 +82,8 @@ def conv2d_matrix(w: np.ndarray, input_hw: Pair, *, stride: Pair = 1, padding: P
     check_array("w", w, ndim=4)
     hw = as_pair("input_hw", input_hw, minimum=1)
     f, c = w.shape[:2]
-    opts = dict(stride=as_pair("stride", stride, minimum=1), padding=as_pair("padding", padding),
-                dilation=as_pair("dilation", dilation, minimum=1))
+    opts = {"stride": as_pair("stride", stride, minimum=1), "padding": as_pair("padding", padding),
+            "dilation": as_pair("dilation", dilation, minimum=1)}
     blocks = [[conv_as_toeplitz(w[i, j], hw, **opts) for j in range(c)] for i in range(f)]
     return np.block(blocks)
 

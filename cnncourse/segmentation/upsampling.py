@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn as nn
+from torch import nn
 import torch.nn.functional as F
 
 from cnncourse._validate import ArgumentError, as_pair, check_positive_int

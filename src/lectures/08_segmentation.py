@@ -55,13 +55,12 @@ from cnncourse.detection.draw import draw_boxes
 from cnncourse.layers import conv2d_forward, conv_transpose2d_forward, max_pool2d_forward, zero_pad2d
 from cnncourse.pyramid import adaptive_pool2d_forward
 from cnncourse.segmentation import (
-    FCN, SHAPES_CLASS_NAMES, PyramidPooling, ResizeConv, SubPixelConv, boundary_distance,
-    class_balance_weights, confusion_matrix, conv2d_matrix, conv_macs, conv_transpose1d_contributions,
-    conv_transpose2d_by_matrix, conv_transpose2d_by_zero_insertion, dice_three_forms, edge_weight_map,
-    evaluate_segmentation, insert_zeros, iou_per_class, mask_targets, mean_iou, overlap_counts,
-    paste_masks, patch_classifier, phase_means, pixel_cross_entropy_forward, predict,
-    reflect_pad2d_forward, shapes_segmentation_data, show_labels, sliding_window_segment,
-    soft_dice_loss, train_segmentation, unet_weight_map, zero_insertion_params,
+    FCN, PyramidPooling, ResizeConv, SubPixelConv, boundary_distance, class_balance_weights,
+    confusion_matrix, conv2d_matrix, conv_macs, conv_transpose1d_contributions, conv_transpose2d_by_matrix,
+    conv_transpose2d_by_zero_insertion, dice_three_forms, edge_weight_map, evaluate_segmentation,
+    insert_zeros, iou_per_class, mask_targets, mean_iou, overlap_counts, paste_masks, patch_classifier,
+    phase_means, pixel_cross_entropy_forward, reflect_pad2d_forward, shapes_segmentation_data, show_labels,
+    sliding_window_segment, soft_dice_loss, train_segmentation, unet_weight_map, zero_insertion_params,
 )
 from cnncourse.viz import compare_with_slide, show_matrix
 
@@ -190,8 +189,9 @@ assert torch.allclose(slow, fast, atol=1e-5) and macs_slow > 10 * macs_fast
 fcn = FCN(in_channels=3, num_classes=4, width=8, depth=4).eval()
 for size in [(32, 32), (45, 38)]:
     x = torch.randn(1, 3, *size)
-    shapes = []
-    hooks = [m.register_forward_hook(lambda mod, i, o: shapes.append(tuple(o.shape[1:])))
+    shapes = []                                       # (C, H, W) after every encoder and up stage
+    record = shapes.append
+    hooks = [m.register_forward_hook(lambda mod, i, o, record=record: record(tuple(o.shape[1:])))
              for m in list(fcn.encoder) + list(fcn.up)]
     with torch.no_grad():
         out = fcn(x)
@@ -512,7 +512,8 @@ plt.tight_layout()
 plt.show()
 border = {name: np.abs(e[:, 0]).max() for name, e in edges.items()}
 print(f"largest |response| in the first column: zero padding {border['zero padding']:.2f}, "
-      f"mirror padding {border['mirror padding']:.2f} (interior gradient {np.abs(edges['mirror padding'][12, 12]):.2f})")
+      f"mirror padding {border['mirror padding']:.2f} "
+      f"(interior gradient {np.abs(edges['mirror padding'][12, 12]):.2f})")
 assert border["zero padding"] > 5 * border["mirror padding"]
 
 # %% [markdown]
@@ -551,7 +552,8 @@ for ax, (name, m) in zip(axes, maps.items()):
 plt.tight_layout()
 plt.show()
 near_edge = boundary_distance(sem) <= 1
-assert maps["edge weighting (w0=5, sigma=2)"][near_edge].mean() > maps["edge weighting (w0=5, sigma=2)"][~near_edge].mean()
+edge_map = maps["edge weighting (w0=5, sigma=2)"]
+assert edge_map[near_edge].mean() > edge_map[~near_edge].mean()
 assert np.isclose((cw[sem]).sum(), sem.size)
 
 # %% [markdown]

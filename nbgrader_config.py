@@ -77,6 +77,5 @@ c.GenerateFeedback.preprocessors = [
     "cnncourse.course.preprocessors.HideHiddenTests",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
-# math renders offline: MathJax is copied next to the feedback (feedback/_mathjax, from the
-# jupyter-server-mathjax package) instead of being loaded from a CDN
-c.HTMLExporter.mathjax_url = "../../_mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
+# (math renders offline: the autograder points the feedback's MathJax at feedback/_mathjax, copied
+# from the jupyter-server-mathjax package; see cnncourse/course/autograde.py)

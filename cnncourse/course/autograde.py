@@ -235,9 +235,14 @@ _FEEDBACK_CSS = ("<style>/* cnncourse: messages wrap, nothing needs horizontal s
                  "pre, .jp-OutputArea-output pre { white-space: pre-wrap; overflow-wrap: anywhere; }</style>\n")
 
 
+_CDN_MATHJAX = re.compile(r'src="https?://[^"]*mathjax[^"]*"', re.I)
+LOCAL_MATHJAX = "../../_mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
+
+
 def _feedback_page(data: bytes) -> bytes:
-    """Feedback HTML with the wrapping style (the grader's message readable without scrolling)."""
-    text = data.decode("utf-8", errors="replace")
+    """Feedback HTML that works offline and wraps: MathJax from ``feedback/_mathjax`` (nbgrader's
+    feedback template hard-codes a CDN) and the grader's message readable without scrolling."""
+    text = _CDN_MATHJAX.sub(f'src="{LOCAL_MATHJAX}"', data.decode("utf-8", errors="replace"))
     if "</head>" in text and "cnncourse: messages wrap" not in text:
         text = text.replace("</head>", _FEEDBACK_CSS + "</head>", 1)
     return text.encode("utf-8")

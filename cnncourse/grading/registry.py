@@ -159,7 +159,6 @@ ASSIGNMENTS: dict[str, AssignmentRules] = {
             "cnncourse.verification.verification_accuracy", "cnncourse.verification.cmc_curve",
             "cnncourse.verification.match_ranks", "cnncourse.verification.rank_accuracy",
             "cnncourse.verification.EmbeddingNet", "cnncourse.verification.train_embedding",
-            "cnncourse.verification.embed",
         ),
         shortcuts=("metric_learning", "roc"),
         hidden=("torchvision", "jax", "tensorflow", "captum", "pycocotools", "faster_coco_eval"),

@@ -9,7 +9,9 @@ answer (D3) is a manually graded markdown cell: the autograder gives it 0 and it
 
 from __future__ import annotations
 
+import fcntl
 import io
+import pickle
 import re
 from pathlib import Path
 
@@ -40,10 +42,8 @@ MANUAL = _manual_ids()
 AUTO_POINTS = sum(p for _, gid, p in graded_cells(SOLUTION) if gid not in MANUAL)
 
 
-@pytest.fixture(scope="session")
-def graded(tmp_path_factory):
-    """Results by student of ONE autograde run over every a2 submission."""
-    course = tmp_path_factory.mktemp("course_a2")
+def _grade_all(course: Path) -> tuple[dict, str]:
+    """Release, write every submission, autograde once; return (results by student, printed)."""
     make_course(ROOT, course)
     release(course, [A])
     rel = nbformat.read(course / "assignments" / A / f"{A}.ipynb", as_version=4)
@@ -53,6 +53,23 @@ def graded(tmp_path_factory):
     printed = io.StringIO()
     results = autograde(course, [A], cell_timeout=60, workers=2, out=printed)
     return {r.student: r for r in results[A]}, printed.getvalue()
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory, worker_id):
+    """Results by student of ONE autograde run over every a2 submission per pytest run (shared
+    between xdist workers under a file lock, as in test_course_autograde.py, in case the
+    ``xdist_group`` grouping does not hold)."""
+    if worker_id == "master":
+        return _grade_all(tmp_path_factory.mktemp("course_a2"))
+    shared = tmp_path_factory.getbasetemp().parent / "a2_autograde"
+    shared.mkdir(exist_ok=True)
+    with open(shared / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / "results.pickle"
+        if not done.exists():
+            done.write_bytes(pickle.dumps(_grade_all(shared / "course")))
+        return pickle.loads(done.read_bytes())
 
 
 def test_there_is_a_manual_cell_and_enough_fixtures():

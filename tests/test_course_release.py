@@ -30,6 +30,9 @@ def _secret_and_public_lines(solution_nb) -> tuple[set[str], set[str]]:
     secret, public = set(), set()
     for cell in solution_nb.cells:
         src = cell.source
+        if cell.metadata.get("nbgrader", {}).get("solution") and not _REGION.search(src):
+            secret |= {ln.strip() for ln in src.splitlines()}  # a written answer: nbgrader replaces it whole
+            continue
         for m in _REGION.finditer(src):
             secret |= {ln.strip() for ln in m.group(2).splitlines()}
         public |= {ln.strip() for ln in _REGION.sub("", src).splitlines()}
@@ -72,7 +75,10 @@ def test_release_structure_stubs_and_points(name):
         assert meta.get("grade_id") == s.metadata.get("nbgrader", {}).get("grade_id")
         if meta.get("solution") and "### BEGIN SOLUTION" in s.source:
             assert re.search(r"# YOUR CODE HERE\n\s*raise NotImplementedError\(\)", r.source), meta["grade_id"]
-        if meta.get("grade"):
+        if meta.get("grade") and meta.get("solution"):  # a written answer, graded by hand: editable
+            assert not meta["locked"] and meta["points"] > 0 and r.source.strip() == "YOUR ANSWER HERE", meta["grade_id"]
+            points += meta["points"]
+        elif meta.get("grade"):
             assert meta["locked"] and meta["points"] > 0
             points += meta["points"]
         if r.cell_type == "code":

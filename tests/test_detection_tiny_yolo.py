@@ -97,6 +97,10 @@ def test_predict_thresholds_and_nms():
         assert bool((p["scores"][:-1] >= p["scores"][1:]).all())
     assert all(len(p["boxes"]) == 0 for p in predict(m, x, score_threshold=1.0))
     assert all(len(p["boxes"]) <= 2 for p in predict(m, x, score_threshold=0.0, max_detections=2))
+    plain = torch.nn.Sequential(m)  # no B, C attributes: they must be given
+    with pytest.raises(ValueError, match="`B` expected an integer >= 1"):
+        predict(plain, x)
+    assert [len(p["boxes"]) for p in predict(plain, x, B=2, C=3)] == [len(p["boxes"]) for p in predict(m, x)]
 
 
 def test_train_detector_reduces_the_loss_and_shows_progress(small, capsys):

@@ -165,7 +165,8 @@ def train_detector(model: nn.Module, images: torch.Tensor, targets: torch.Tensor
 
 @torch.no_grad()
 def predict(model: nn.Module, images: torch.Tensor, *, score_threshold: float = 0.01,
-            iou_threshold: float = 0.5, max_detections: int = 100, batch_size: int = 256) -> list[dict]:
+            iou_threshold: float = 0.5, max_detections: int = 100, batch_size: int = 256,
+            B: int | None = None, C: int | None = None) -> list[dict]:
     """Run a grid detector, decode its boxes and apply class-wise NMS (Lecture 07).
 
     Each of the ``S * S * B`` boxes gets the class of highest class-specific confidence
@@ -174,16 +175,19 @@ def predict(model: nn.Module, images: torch.Tensor, *, score_threshold: float = 
     :func:`~cnncourse.detection.batched_nms`; the ``max_detections`` best are kept.
 
     Args:
-        model: maps ``(n, 3, H, W)`` to ``(n, S, S, B * 5 + C)`` (attributes ``B`` and ``C``).
+        model: maps ``(n, 3, H, W)`` to ``(n, S, S, B * 5 + C)``.
         images (Tensor[N, 3, H, W]): images (moved to the model's device in batches).
         score_threshold, iou_threshold, max_detections: as above.
+        batch_size: images per forward pass.
+        B, C: boxes per cell and classes (default: the model's ``B`` and ``C`` attributes).
 
     Returns:
         N dicts with ``boxes`` (Tensor[K, 4]), ``scores`` (Tensor[K]) and ``labels`` (Tensor[int64, K]),
         on the CPU, by decreasing score.
     """
     check_tensor("images", images, ndim=4, floating=True)
-    B, C = model.B, model.C
+    B = check_positive_int("B", B if B is not None else getattr(model, "B", None) or 0)
+    C = check_positive_int("C", C if C is not None else getattr(model, "C", None) or 0)
     h, w = images.shape[-2:]
     device = next(model.parameters()).device
     was_training = model.training

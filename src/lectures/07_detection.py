@@ -122,7 +122,7 @@ assert len(values) > 1  # no single output size fits every image
 # **As classification**: apply a CNN to many crops and let it say "dog? cat? background?" for
 # each (the sliding window). The problem is the number of crops: every location, every scale,
 # every aspect ratio. With the output-size formula `(N - F)/S + 1` per axis we count the windows
-# of a VOC-sized 448 x 448 image, stride 8, square windows of 5 sizes and 3 aspect ratios:
+# of a VOC-sized 448 x 448 image, stride 8, windows of 5 sizes and 3 aspect ratios:
 
 # %%
 total = 0
@@ -616,7 +616,9 @@ train_images, train_gts = shapes_to_tensors(ShapesDataset(1500, seed=0))
 test_images, test_gts = shapes_to_tensors(ShapesDataset(300, seed=1))   # held out: another seed
 train_targets = encode_targets(train_gts, image_size=(64, 64), S=8, B=2, C=3)
 model = TinyYOLO(C=3, B=2, width=8)
-print(f"{sum(p.numel() for p in model.parameters()):,} parameters; output {tuple(model(test_images[:1]).shape)}")
+with torch.no_grad():
+    out_shape = tuple(model.eval()(test_images[:1]).shape)     # (1, S, S, B*5 + C)
+print(f"{sum(p.numel() for p in model.parameters()):,} parameters; output {out_shape}")
 history = train_detector(model, train_images, train_targets, epochs=3, batch_size=64, max_lr=1e-2)
 print(f"trained in {history['seconds']:.1f} s; loss per epoch", np.round(history["epoch_losses"], 3))
 

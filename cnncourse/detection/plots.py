@@ -22,7 +22,7 @@ __all__ = ["draw_iou", "draw_grid", "show_detections", "plot_pr_curve"]
 
 
 def draw_iou(box_a: torch.Tensor, box_b: torch.Tensor, *, ax=None, names: tuple[str, str] = ("A", "B"),
-             size: tuple[float, float] | None = None):
+             size: tuple[float, float] | None = None, legend_loc: str = "best"):
     """Two boxes with their intersection shaded and ``IoU = |A n B| / |A u B|`` in the title (Lecture 07).
 
     Args:
@@ -30,6 +30,7 @@ def draw_iou(box_a: torch.Tensor, box_b: torch.Tensor, *, ax=None, names: tuple[
         ax: Axes to draw on (a new figure if None).
         names: legend names of the two boxes.
         size: ``(H, W)`` of the drawing area (default: the boxes' extent plus a margin).
+        legend_loc: matplotlib legend location.
 
     Returns:
         The Axes; image coordinates (y downwards), one legend entry per box and the intersection.
@@ -61,7 +62,7 @@ def draw_iou(box_a: torch.Tensor, box_b: torch.Tensor, *, ax=None, names: tuple[
     ax.set_xlabel("x (pixels)")
     ax.set_ylabel("y (pixels)")
     ax.set_title(f"IoU = {iou:.3f}")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc=legend_loc)
     return ax
 
 

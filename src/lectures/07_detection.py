@@ -161,7 +161,7 @@ draw_boxes(None, gt_box[None], ax=axes[0], color="white")
 axes[0].set_title("ground truth on image 1")
 ious = []
 for ax, (name, p) in zip(axes[1:], preds_iou.items()):
-    draw_iou(p, gt_box, ax=ax, names=(name, "ground truth"), size=(256, 512))
+    draw_iou(p, gt_box, ax=ax, names=(name, "ground truth"), size=(256, 512), legend_loc="lower right")
     ious.append(float(box_iou(p[None], gt_box[None])[0, 0]))
 plt.tight_layout()
 plt.show()

@@ -33,6 +33,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib
+import importlib.util
 import os
 import sys
 import sysconfig
@@ -87,6 +88,27 @@ def resolve_name(name: str) -> tuple[Any, str, Any] | None:
         except AttributeError:
             break
     raise ValueError(f"`names` expected importable dotted names, got {name!r} (no such attribute)")
+
+
+def _unloaded_submodule(name: str) -> str:
+    """The first module on the path of ``name`` that is not imported yet ('' when all are)."""
+    parts = name.split(".")
+    for cut in range(1, len(parts)):
+        prefix = ".".join(parts[:cut])
+        module = sys.modules.get(prefix)
+        if module is None:
+            return prefix
+        nxt = f"{prefix}.{parts[cut]}"
+        if nxt not in sys.modules and not hasattr(module, parts[cut]):
+            try:
+                if importlib.util.find_spec(nxt) is not None:
+                    return nxt
+            except (ImportError, ValueError):
+                pass
+            return ""
+        if nxt not in sys.modules:
+            return ""
+    return ""
 
 
 # ---------------------------------------------------------------------------- frame classes
@@ -227,6 +249,10 @@ def forbid(*names: str) -> Iterator[None]:
             # Importing torch/scipy only to forbid them costs seconds per grading kernel; a
             # student function that imports them itself is refused on exit (below).
             unloaded.setdefault(top, name)
+            continue
+        submodule = _unloaded_submodule(name)
+        if submodule:  # e.g. cnncourse.verification (imports torch): same rule as a package
+            unloaded.setdefault(submodule, name)
             continue
         found = resolve_name(name)
         if found is None:

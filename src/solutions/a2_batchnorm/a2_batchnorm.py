@@ -120,7 +120,7 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, training, momen
         if momentum is None:
             if num_batches_tracked is None:
                 raise ValueError("momentum=None (cumulative average) needs num_batches_tracked")
-            momentum = 1.0 / float(num_batches_tracked)
+            momentum = 1.0 / num_batches_tracked.item()
         running_mean *= 1 - momentum
         running_mean += momentum * mean
         running_var *= 1 - momentum
@@ -226,11 +226,11 @@ else:
 #
 # `momentum=None` means a *cumulative* average (`torch.nn.BatchNorm1d(momentum=None)`): the running
 # statistics are the plain mean over all training batches so far. That needs the number of batches,
-# which PyTorch keeps in its `num_batches_tracked` buffer; here it is a 0-d integer array
-# `np.zeros((), np.int64)` passed as `num_batches_tracked`: when it is given, every training call
-# adds 1 to it in place (`num_batches_tracked += 1`), and with `momentum=None` the update uses
-# `momentum = 1 / num_batches_tracked` (after adding 1). `momentum=None` without a counter is a
-# `ValueError`.
+# which PyTorch keeps in its `num_batches_tracked` buffer; here it is an integer array with one
+# element, `np.zeros(1, np.int64)`, passed as `num_batches_tracked`: when it is given, every training
+# call adds 1 to it in place (`num_batches_tracked += 1`), and with `momentum=None` the update uses
+# `momentum = 1 / n` with `n = num_batches_tracked.item()` (after adding 1). `momentum=None` without
+# a counter is a `ValueError`.
 #
 # In evaluation mode (`training=False`) normalize with `running_mean` and `running_var` instead of the
 # batch statistics (any batch size works, even 1), and do **not** change them. Complete
@@ -248,13 +248,13 @@ print("running mean", rm, "running var", rv)
 assert np.allclose(rm, [1.5, 1.5]), "running_mean = (1 - momentum) * running_mean + momentum * batch mean, in place"
 assert np.allclose(rv, [2.75, 3.75]), "running_var uses the UNBIASED batch variance (times m / (m - 1))"
 # the cumulative average (momentum=None) is the plain mean of the batch statistics
-rm, rv, count = np.zeros(2), np.ones(2), np.zeros((), np.int64)
+rm, rv, count = np.zeros(2), np.ones(2), np.zeros(1, np.int64)
 for b in (b1, b2):
     batchnorm_forward(b, np.ones(2), np.zeros(2), rm, rv, True, momentum=None, num_batches_tracked=count)
-assert count == 2 and np.allclose(rm, [2.0, 2.5]) and np.allclose(rv, [3.0, 5.5]), (count, rm, rv)
+assert count.item() == 2 and np.allclose(rm, [2.0, 2.5]) and np.allclose(rv, [3.0, 5.5]), (count, rm, rv)
 # evaluation: the running statistics normalize and stay unchanged
 out, _ = batchnorm_forward(np.array([[2.0, 2.5]]), np.ones(2), np.zeros(2), rm, rv, False)
-assert np.allclose(out, 0, atol=1e-12) and np.allclose(rm, [2.0, 2.5]) and count == 2
+assert np.allclose(out, 0, atol=1e-12) and np.allclose(rm, [2.0, 2.5]) and count.item() == 2
 print("A2 self-check passed")
 
 # %% nbgrader={"grade": true, "grade_id": "test_batchnorm_running", "locked": true, "points": 10, "schema_version": 3, "solution": false}
@@ -272,7 +272,7 @@ for _momentum in ("default", 0.3, 1.0, None):
     _d = int(_rng.integers(2, 6))
     _sm, _sv = _rng.standard_normal(_d), _rng.uniform(0.5, 2, _d)          # the student's running statistics
     _rm, _rv = _sm.copy(), _sv.copy()                                       # the reference's
-    _scount, _rcount = _np.zeros((), _np.int64), _np.zeros((), _np.int64)
+    _scount, _rcount = _np.zeros(1, _np.int64), _np.zeros((), _np.int64)   # the reference's counter is 0-d, like torch's
     _g, _b = _rng.uniform(0.5, 2, _d), _rng.standard_normal(_d)
     _what = "the default momentum (0.1)" if _momentum == "default" else f"momentum={_momentum}"
     for _step, _n in enumerate([2, int(_rng.integers(3, 7)), 5, int(_rng.integers(2, 9))]):
@@ -293,7 +293,7 @@ for _momentum in ("default", 0.3, 1.0, None):
         assert_array_close(_sm, _rm, name=f"running_mean {_where}", hints=_hint)
         assert_array_close(_sv, _rv, name=f"running_var {_where}", hints=_hint)
         if _momentum is None:
-            assert int(_scount) == int(_rcount), (f"num_batches_tracked is {int(_scount)} {_where}, expected {int(_rcount)}: "
+            assert _scount.item() == _rcount.item(), (f"num_batches_tracked is {_scount.item()} {_where}, expected {_rcount.item()}: "
                                                   "add 1 to it in place on every training call")
     # evaluation mode: the running statistics normalize (any batch size, even 1) and stay unchanged
     for _n in (1, 4):
@@ -842,7 +842,8 @@ for _label, _shape, _groups in [("2 groups of 3 channels", (2, 6, 3, 2), 2), ("b
 #
 # The mask must be reproducible: draw it from `rng = np.random.default_rng(seed)` as
 # `keep = rng.random(x.shape) >= p` (an element is kept when its uniform number is at least `p`).
-# Return `(out, cache)` with `out` a new array of `x`'s shape and dtype (make the mask in `x.dtype`).
+# Return `(out, cache)` with `out` a new array of `x`'s shape and dtype (make the mask in `x.dtype`),
+# also in evaluation mode: return `x.copy()`, never `x` itself.
 
 # %% nbgrader={"grade": false, "grade_id": "dropout_forward_impl", "locked": false, "schema_version": 3, "solution": true}
 def dropout_forward(x, p, training, seed):
@@ -886,7 +887,7 @@ for _label, _shape, _p, _training, _dt in [("training, p = 0.3", (4, 7), 0.3, Tr
     _x = (1.0 + _rng.standard_normal(_shape)).astype(_dt)
     _seed = int(_rng.integers(0, 2**31))
     _want, _ = _ref_drop(_x, _p, _training, _np.random.default_rng(_seed))
-    _got = call_student(dropout_forward, _x, _p, _training, _seed, forbidden=("a2_batchnorm",), timeout=10)
+    _got = call_student(dropout_forward, _x, _p, _training, _seed, forbidden=("a2_batchnorm",), timeout=10, no_alias=(0,))
     assert isinstance(_got, tuple) and len(_got) == 2, "dropout_forward must return (out, cache)"
     assert_array_close(_got[0], _want, name=f"out ({_label}: x {_shape}, seed={_seed})", exact_dtype=True,
                        hints={"values": ("evaluation mode is the identity (inverted dropout scales during TRAINING only)"
@@ -908,7 +909,8 @@ assert abs(_ratio - 1) < 0.02, (f"with p = 0.4 the mean of the output is {_ratio
 # ### C2. Dropout, backward (5 points)
 #
 # The output is `x * mask`, so `dx = dout * mask` with the **same** mask (including its scale) as the
-# forward pass; in evaluation mode `dx = dout`. Return a new array of `dout`'s shape and dtype.
+# forward pass; in evaluation mode `dx = dout`. Return a new array (never `dout` itself) of `dout`'s
+# shape and dtype.
 
 # %% nbgrader={"grade": false, "grade_id": "dropout_backward_impl", "locked": false, "schema_version": 3, "solution": true}
 def dropout_backward(dout, cache):
@@ -949,7 +951,7 @@ for _label, _shape, _p, _training, _dt in [("training, p = 0.3", (4, 7), 0.3, Tr
     _, _cr = _ref_drop(_x, _p, _training, _np.random.default_rng(_seed))
     _want = _ref_drop_back(_dout, _cr)
     _, _cache = call_student(dropout_forward, _x, _p, _training, _seed, forbidden=("a2_batchnorm",), timeout=10)
-    _got = call_student(dropout_backward, _dout, _cache, forbidden=("a2_batchnorm",), timeout=10)
+    _got = call_student(dropout_backward, _dout, _cache, forbidden=("a2_batchnorm",), timeout=10, no_alias=True)
     assert_array_close(_got, _want, name=f"dx ({_label}: x {_shape}, seed={_seed})", exact_dtype=True,
                        hints={"values": ("evaluation mode: dx = dout" if not _training else
                                          "dx = dout * mask with the forward pass's mask, INCLUDING its scale 1 / (1 - p)"),
@@ -1096,7 +1098,10 @@ for _label, _n, _d, _h, _k, _use_bn in [("with batch norm", 12, 7, 5, 4, True), 
                         timeout=10, allow_inplace=("running_mean", "running_var"))
     assert isinstance(_got, tuple) and len(_got) == 2 and isinstance(_got[1], dict), "mlp_loss must return (loss, grads dict)"
     _what = f"{_label}: X ({_n}, {_d}), H={_h}, {_k} classes"
-    check_scalar(_got[0], _loss.item(), name=f"loss ({_what})",
+    _loss_got = _got[0]
+    if type(_loss_got) is _np.ndarray and _loss_got.size == 1:   # a numpy scalar may arrive as a 1-element array
+        _loss_got = float(_loss_got.reshape(-1)[0])
+    check_scalar(_loss_got, _loss.item(), name=f"loss ({_what})",
                  hints={"values": "affine -> batch norm (training mode) -> ReLU -> affine -> mean softmax cross-entropy"})
     _keys = {"W1", "b1", "W2", "b2"} | ({"gamma", "beta"} if _use_bn else set())
     assert set(_got[1]) == _keys, f"grads ({_what}) has the keys {sorted(_got[1])}, expected {sorted(_keys)}"

@@ -58,3 +58,14 @@ def test_cell_messages_read_errors_of_graded_cells_only(tmp_path):
     path = tmp_path / "n.ipynb"
     nbformat.write(nb, path)
     assert cell_messages(path) == {"test_f": "AssertionError: `f()` is 2, expected 1"}
+
+
+def test_details_wrap_long_messages_at_word_boundaries():
+    """Is a long failure message shown whole, wrapped at spaces (no word cut, no line too wide)?"""
+    words = [f"word{i:03d}" for i in range(60)]
+    message = "AssertionError: " + " ".join(words) + " only the FIRST maximum gets the gradient"
+    text = format_details([_result("ann", {"a": (0, 5)}, messages={"a": message})])
+    lines = [ln for ln in text.splitlines() if not ln.startswith(("ann", "  feedback"))]
+    assert len(lines) > 1 and all(len(ln) <= 110 for ln in lines)
+    flat = " ".join(ln.strip() for ln in lines)
+    assert all(w in flat.split() for w in words) and flat.endswith("only the FIRST maximum gets the gradient")

@@ -7,6 +7,8 @@ come from :func:`cnncourse.grading.tamper_scan` on the submitted notebooks.
 
 from __future__ import annotations
 
+import textwrap
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,9 +55,16 @@ class StudentResult:
         raise KeyError(f"no graded cell {grade_id!r} for student {self.student!r}")
 
 
+def _cut(text: str, limit: int) -> str:
+    """``text`` shortened to at most ``limit`` characters at a word boundary, marked with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 2]
+    return (head.rsplit(" ", 1)[0] if " " in head else head) + " …"
+
+
 def _error_text(output) -> str:
-    text = f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip()
-    return text if len(text) <= 600 else text[:597] + "..."
+    return _cut(f"{output.get('ename', 'Error')}: {output.get('evalue', '')}".strip(), 1200)
 
 
 def cell_messages(autograded_notebook: str | Path) -> dict[str, str]:
@@ -121,11 +130,13 @@ def format_details(results: list[StudentResult]) -> str:
         groups: dict[str, list[TestResult]] = {}  # first line of the message -> tests, in order
         for t in r.tests:
             if t.score < t.max_score and t.message:
-                groups.setdefault(t.message.splitlines()[0][:300], []).append(t)
+                groups.setdefault(t.message.splitlines()[0], []).append(t)
         for first, tests in groups.items():
             t = tests[0]
             also = f" (same error in {', '.join(_short(o.grade_id) for o in tests[1:])})" if tests[1:] else ""
-            lines.append(f"  {_short(t.grade_id)} ({_fmt(t.score)}/{_fmt(t.max_score)}){also}: {first}")
+            head = f"  {_short(t.grade_id)} ({_fmt(t.score)}/{_fmt(t.max_score)}){also}: "
+            lines.append(textwrap.fill(first, width=110, initial_indent=head, subsequent_indent=" " * 6,
+                                       break_long_words=False, break_on_hyphens=False))
         for flag in r.flags:
             lines.append(f"  FLAG (check by hand): {flag}")
         if r.feedback is not None:

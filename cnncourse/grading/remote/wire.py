@@ -86,7 +86,7 @@ class Encoder:
 
     def _array(self, a: np.ndarray) -> str:
         key = f"a{len(self.arrays)}"
-        self.arrays[key] = np.ascontiguousarray(a)
+        self.arrays[key] = a if a.flags.c_contiguous else np.ascontiguousarray(a)  # keeps 0-d arrays 0-d
         return key
 
     def _ref(self, value):

@@ -1,4 +1,4 @@
-"""The nbgrader pipeline of the course: release, autograde, report, demo (issue 5).
+"""The nbgrader pipeline of the course: release, autograde, report, demo (the autograding notes of assignment a1).
 
 Command line (the Makefile's ``release``, ``autograde`` and ``demo`` targets)::
 

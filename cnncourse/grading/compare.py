@@ -1,4 +1,4 @@
-"""Compare a student's answer with the expected one and explain a failure like a TA (issue 5).
+"""Compare a student's answer with the expected one and explain a failure like a TA (the autograding notes of assignment a1).
 
 The checks run in a fixed order, each with its own message, because the first failure is the one
 worth reading: **type** (a plain ``numpy.ndarray`` / ``torch.Tensor`` / number, never a subclass

@@ -1,4 +1,4 @@
-"""Devices, seeds and the tolerance policy of the autograder (the autograding notes, issue 5).
+"""Devices, seeds and the tolerance policy of the autograder (the autograding notes of assignment a1).
 
 Tolerance policy
 ----------------

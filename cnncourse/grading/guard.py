@@ -1,4 +1,4 @@
-"""Forbid named functions while a student's function runs (the autograding lecture, issue 5).
+"""Forbid named functions while a student's function runs (the autograding notes of assignment a1).
 
 ``forbid("torch.nn.functional.conv2d", "numpy.lib.stride_tricks.as_strided")`` is a context
 manager. While it is active, a call to one of the named objects *made by student code* raises

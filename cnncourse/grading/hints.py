@@ -1,4 +1,4 @@
-"""Automatic hints for a wrong shape or wrong values (what a TA would say first; issue 5).
+"""Automatic hints for a wrong shape or wrong values (what a TA would say first).
 
 Shapes are NCHW: axis 0 is the batch ``N``, axis 1 the channels ``C`` (``F`` filters for a conv
 output), axes 2 and 3 the spatial ``H, W``. Output size along a spatial axis (lecture 02):

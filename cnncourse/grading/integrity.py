@@ -1,4 +1,4 @@
-"""Refuse to grade with tools that student code has replaced (the autograding notes, issue 5).
+"""Refuse to grade with tools that student code has replaced (the autograding notes of assignment a1).
 
 A student cell runs in the same process as the hidden tests, so it can rebind
 ``cnncourse.grading.assert_array_close`` or ``numpy.isclose`` to something that accepts anything,

@@ -1,4 +1,4 @@
-"""Run one student function under the grader's rules (the autograding notes, issue 5).
+"""Run one student function under the grader's rules (the autograding notes of assignment a1).
 
 :func:`call_student` = :func:`time_limit` + :func:`~cnncourse.grading.guard.forbid` + a check that
 the inputs were not modified in place + a check that the result is made of plain values (no

@@ -1,4 +1,4 @@
-"""Static tamper scan of a submitted notebook, run after autograde (issue 5).
+"""Static tamper scan of a submission as received (its notebook and every other file), for a human to read.
 
 :func:`tamper_scan` parses the student cells of a notebook (autograded-answer cells, i.e. nbgrader
 ``solution`` cells that are not ``grade`` cells, and cells the student added, which carry no

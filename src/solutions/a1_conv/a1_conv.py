@@ -261,6 +261,7 @@ print("A2 self-check passed")
 # %% nbgrader={"grade": true, "grade_id": "test_receptive_field", "locked": true, "points": 5, "schema_version": 3, "solution": false}
 # A2 tests (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
+from cnncourse.grading.remote import StudentKernelDied as _KernelDied
 import numpy as _np
 from cnncourse.grading import call_student, check_int, secret_seed
 from cnncourse.arithmetic import receptive_field as _ref_rf
@@ -272,6 +273,8 @@ for _trial in range(15):
     _want = [row.receptive_field for row in _ref_rf([dict(kernel=k, stride=s, dilation=d, padding=0) for k, s, d in _layers])]
     try:
         _got = call_student(receptive_field, list(_layers), forbidden=("a1_conv",), timeout=5)
+    except _KernelDied:  # not the student's answer: the grader reports the test as not graded
+        raise
     except AssertionError as _e:  # the grader's checks (input changed, result aliased) or the student's assert
         raise AssertionError(f"{_e} (on receptive_field({_layers}))") from _e
     except Exception as _e:
@@ -328,6 +331,7 @@ print("A3 self-check passed")
 # %% nbgrader={"grade": true, "grade_id": "test_zero_pad2d", "locked": true, "points": 5, "schema_version": 3, "solution": false}
 # A3 tests (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
+from cnncourse.grading.remote import StudentKernelDied as _KernelDied
 import numpy as _np
 from cnncourse.grading import assert_array_close, call_student, cases, describe_case, secret_seed
 from cnncourse.grading.cases import Case
@@ -341,6 +345,8 @@ for _case in _cases:
     _want = _ref_pad(**_case)
     try:  # no_alias: the result must be a new array, also for padding 0
         _got = call_student(zero_pad2d, **_case, forbidden=("a1_conv",), timeout=5, no_alias=True)
+    except _KernelDied:  # not the student's answer: the grader reports the test as not graded
+        raise
     except AssertionError as _e:  # the grader's checks (input changed, result aliased) or the student's assert
         raise AssertionError(f"{_e} (on the case {describe_case(_case)})") from _e
     except Exception as _e:
@@ -431,6 +437,7 @@ print("B1 self-check passed")
 # %% nbgrader={"grade": true, "grade_id": "test_conv2d_forward", "locked": true, "points": 15, "schema_version": 3, "solution": false}
 # B1 tests (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
+from cnncourse.grading.remote import StudentKernelDied as _KernelDied
 import numpy as _np
 from cnncourse.grading import assert_array_close, call_student, cases, describe_case, secret_seed
 from cnncourse.grading.cases import Case
@@ -487,6 +494,8 @@ for _case in _cases:
     _what = describe_case(_case)
     try:
         _result = call_student(conv2d_forward, **_case, forbidden=("a1_conv",), timeout=10)
+    except _KernelDied:  # not the student's answer: the grader reports the test as not graded
+        raise
     except AssertionError as _e:  # the grader's checks (input changed, result aliased) or the student's assert
         raise AssertionError(f"{_e} (on the case {_what})") from _e
     except Exception as _e:  # the student's error: name the case that caused it
@@ -734,6 +743,7 @@ print("C1 self-check passed")
 # %% nbgrader={"grade": true, "grade_id": "test_max_pool_forward", "locked": true, "points": 7, "schema_version": 3, "solution": false}
 # C1 tests (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
+from cnncourse.grading.remote import StudentKernelDied as _KernelDied
 import numpy as _np
 from cnncourse.grading import assert_array_close, call_student, cases, describe_case, secret_seed
 from cnncourse.grading.cases import Case
@@ -750,6 +760,8 @@ def _pool_check(student, reference, all_cases, values_hint, extra=()):
         what = describe_case(case)
         try:
             result = call_student(student, **case, forbidden=("a1_conv",), timeout=10)
+        except _KernelDied:  # not the student's answer: the grader reports the test as not graded
+            raise
         except AssertionError as e:  # the grader's checks (input changed, result aliased) or the student's assert
             raise AssertionError(f"{e} (on the case {what})") from e
         except Exception as e:  # the student's error: name the case that caused it
@@ -1055,6 +1067,7 @@ print("D1 self-check passed")
 # %% nbgrader={"grade": true, "grade_id": "test_numerical_gradient", "locked": true, "points": 5, "schema_version": 3, "solution": false}
 # D1 tests (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
+from cnncourse.grading.remote import StudentKernelDied as _KernelDied
 import numpy as _np
 from cnncourse.grading import assert_array_close, call_student, secret_seed, student_function
 from cnncourse.gradcheck import eval_numerical_gradient_array as _ref_num
@@ -1071,6 +1084,8 @@ for _src, _xs, _h in [("lambda z: np.sin(z) * 3", (2, 5), None), ("lambda z: z @
     _call = f"numerical_gradient({_src}, x {_xs}, df{', h=%g' % _h if _h else ''})"
     try:
         _got = call_student(numerical_gradient, _f, _x, _df, **_step, forbidden=("a1_conv",), timeout=10)
+    except _KernelDied:  # not the student's answer: the grader reports the test as not graded
+        raise
     except AssertionError as _e:  # the grader's checks (input changed, result aliased) or the student's assert
         raise AssertionError(f"{_e} (on {_call})") from _e
     except Exception as _e:
@@ -1128,6 +1143,7 @@ if bad:
 # %% nbgrader={"grade": true, "grade_id": "test_grad_check", "locked": true, "points": 5, "schema_version": 3, "solution": false}
 # D2 tests: every gradient you checked agrees with your numerical gradient (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
+from cnncourse.grading.remote import StudentKernelDied as _KernelDied
 import numpy as _np
 from cnncourse.grading import call_student, secret_seed
 from cnncourse.gradcheck import eval_numerical_gradient_array as _ref_num, rel_error as _rel
@@ -1186,6 +1202,8 @@ def _diagnose(key):
         g = call_student(bwd, dout, cache, forbidden=("a1_conv",), timeout=10)
         g = g if grad is None else g[grad]
         mismatch = _rel(g, _numerical(fwd, inputs, kw, arg, dout))
+    except _KernelDied:  # not the student's answer: the grader reports the test as not graded
+        raise
     except Exception as e:
         return (f"grad_errors[{key!r}] = {reported:.1e}: your {fname}/{bname} could not be checked on {case}: "
                 f"{getattr(e, 'type_name', type(e).__name__)}: {getattr(e, 'message', str(e))}")
@@ -1284,6 +1302,7 @@ print("E1 self-check passed")
 # %% nbgrader={"grade": true, "grade_id": "test_sobel_edges", "locked": true, "points": 10, "schema_version": 3, "solution": false}
 # E1 tests (hidden tests run at grading time)
 ### BEGIN HIDDEN TESTS
+from cnncourse.grading.remote import StudentKernelDied as _KernelDied
 import numpy as _np
 from cnncourse.grading import assert_array_close, call_student, secret_seed
 from cnncourse.layers import conv2d_forward as _ref_conv
@@ -1296,6 +1315,8 @@ for _shape in [(8, 8), (6, 11), (9, 5)]:
     _want = _np.sqrt(_o[0, 0] ** 2 + _o[0, 1] ** 2)
     try:
         _got = call_student(sobel_edges, _img, forbidden=("a1_conv",), timeout=10)
+    except _KernelDied:  # not the student's answer: the grader reports the test as not graded
+        raise
     except AssertionError as _e:  # the grader's checks (input changed, result aliased) or the student's assert
         raise AssertionError(f"{_e} (on an image of shape {_shape})") from _e
     except Exception as _e:

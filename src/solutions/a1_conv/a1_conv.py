@@ -564,7 +564,8 @@ self_check(dx, np.stack([np.full((2, 2), 2.0), np.full((2, 2), -1.0)])[None], "d
            hint="every pixel of channel c receives dout * w[0, c]", dtype=np.float64)
 self_check(dw, [[[[x[0, 0].sum()]], [[x[0, 1].sum()]]]], "dw of a 1x1 conv", hint="dw[0, c] = sum of dout * x[:, c]",
            dtype=np.float64)
-self_check(db, [4.0], "db of a 1x1 conv on a 2x2 image", hint="db sums dout over all positions", dtype=np.float64)
+self_check(db, [4.0], "db of a 1x1 conv on a 2x2 image", hint="db sums dout over the batch and all positions: shape (F,)",
+           dtype=np.float64)
 _, cache = conv2d_forward(x, w, None)
 self_check(conv2d_backward(np.ones((1, 1, 2, 2)), cache)[2], None, "db after conv2d_forward(x, w, None) [no bias]",
            hint="without a bias (b=None) there is no db: return None")

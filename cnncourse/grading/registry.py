@@ -90,6 +90,23 @@ SHORTCUTS: dict[str, tuple[str, ...]] = {
         "sklearn.metrics.roc_curve", "sklearn.metrics.roc_auc_score", "sklearn.metrics.auc",
         "sklearn.metrics.det_curve", "sklearn.metrics.top_k_accuracy_score",
     ),
+    # assignment a4: torchvision's box ops, NMS, RoI ops and box coder/anchor generator, and the library's
+    # detector helpers (its network, training loop, prediction and decoding), each of which turns a
+    # detection exercise into one call
+    "detection": (
+        "torchvision.ops.box_iou", "torchvision.ops.box_area", "torchvision.ops.generalized_box_iou",
+        "torchvision.ops.box_convert", "torchvision.ops.clip_boxes_to_image", "torchvision.ops.nms",
+        "torchvision.ops.batched_nms", "torchvision.ops.roi_pool", "torchvision.ops.roi_align",
+        "torchvision.ops.RoIPool", "torchvision.ops.RoIAlign", "torchvision.ops.MultiScaleRoIAlign",
+        "torchvision.ops.boxes.box_iou", "torchvision.ops.boxes.nms", "torchvision.ops.boxes.batched_nms",
+        "torchvision.models.detection._utils.BoxCoder", "torchvision.models.detection.anchor_utils.AnchorGenerator",
+        "cnncourse.detection.box_area", "cnncourse.detection.box_convert", "cnncourse.detection.generalized_box_iou",
+        "cnncourse.detection.clip_boxes", "cnncourse.detection.nms_steps", "cnncourse.detection.match_anchors",
+        "cnncourse.detection.roi_align", "cnncourse.detection.yolo_decode", "cnncourse.detection.eleven_point_precision",
+        "cnncourse.detection.precision_envelope", "cnncourse.detection.evaluate_coco", "cnncourse.detection.to_coco",
+        "cnncourse.detection.TinyYOLO", "cnncourse.detection.train_detector", "cnncourse.detection.predict",
+        "cnncourse.detection.encode_targets",
+    ),
 }
 
 _NO_TORCH = "is not available while grading this assignment: it is numpy only (write the computation yourself)"
@@ -161,6 +178,22 @@ ASSIGNMENTS: dict[str, AssignmentRules] = {
             "cnncourse.verification.EmbeddingNet", "cnncourse.verification.train_embedding",
         ),
         shortcuts=("metric_learning", "roc"),
+        hidden=("torchvision", "jax", "tensorflow", "captum", "pycocotools", "faster_coco_eval"),
+    ),
+    # a4: a torch assignment (students train a detector, so torch is not hidden); cnncourse stays importable
+    # for cnncourse.data.ShapesDataset and the plots. The detection references the hidden tests import are
+    # refused during graded calls, and the "detection" family (torchvision.ops, the library's other box
+    # ops, TinyYOLO/train_detector/predict) as well.
+    "a4_detection": AssignmentRules(
+        name="a4_detection",
+        references=(
+            "cnncourse.detection.box_iou", "cnncourse.detection.nms", "cnncourse.detection.batched_nms",
+            "cnncourse.detection.encode_boxes", "cnncourse.detection.decode_boxes", "cnncourse.detection.make_anchors",
+            "cnncourse.detection.roi_pool", "cnncourse.detection.yolo_encode", "cnncourse.detection.yolo_loss",
+            "cnncourse.detection.yolo_decode", "cnncourse.detection.clip_boxes", "cnncourse.detection.match_detections",
+            "cnncourse.detection.precision_recall", "cnncourse.detection.voc_ap", "cnncourse.detection.evaluate_voc",
+        ),
+        shortcuts=("detection",),
         hidden=("torchvision", "jax", "tensorflow", "captum", "pycocotools", "faster_coco_eval"),
     ),
 }

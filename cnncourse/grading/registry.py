@@ -107,6 +107,26 @@ SHORTCUTS: dict[str, tuple[str, ...]] = {
         "cnncourse.detection.TinyYOLO", "cnncourse.detection.train_detector", "cnncourse.detection.predict",
         "cnncourse.detection.encode_targets",
     ),
+    # assignment a6: transposed convolution, pixel cross-entropy and the segmentation metrics in one call
+    # (torch's ConvTranspose2d layer stays allowed: students' FCNs use it, and the graded call of their
+    # network is guarded by "references" and "segmentation_models" only)
+    "segmentation": (
+        "torch.nn.functional.conv_transpose2d", "torch.conv_transpose2d", "torch.nn.functional.cross_entropy",
+        "torch.nn.functional.nll_loss", "torch.nn.CrossEntropyLoss", "torch.nn.NLLLoss",
+        "sklearn.metrics.confusion_matrix", "sklearn.metrics.jaccard_score", "sklearn.metrics.f1_score",
+        "cnncourse.segmentation.conv_transpose2d_by_matrix", "cnncourse.segmentation.conv_transpose2d_by_zero_insertion",
+        "cnncourse.segmentation.reflect_indices", "cnncourse.segmentation.segmentation_scores",
+    ),
+    # assignment a6: mirror padding in one call
+    "mirror_pad": (
+        "numpy.pad", "torch.nn.functional.pad", "torch.nn.ReflectionPad2d", "torch.nn.ReplicationPad2d",
+    ),
+    # assignment a6: the library's network and training loop (students write their own FCN)
+    "segmentation_models": (
+        "cnncourse.segmentation.FCN", "cnncourse.segmentation.conv_block", "cnncourse.segmentation.train_segmentation",
+        "cnncourse.segmentation.train_shapes_fcn", "cnncourse.segmentation.predict",
+        "cnncourse.segmentation.evaluate_segmentation",
+    ),
 }
 
 _NO_TORCH = "is not available while grading this assignment: it is numpy only (write the computation yourself)"
@@ -194,6 +214,23 @@ ASSIGNMENTS: dict[str, AssignmentRules] = {
             "cnncourse.detection.precision_recall", "cnncourse.detection.voc_ap", "cnncourse.detection.evaluate_voc",
         ),
         shortcuts=("detection",),
+        hidden=("torchvision", "jax", "tensorflow", "captum", "pycocotools", "faster_coco_eval"),
+    ),
+    # a6: a torch assignment (students train an FCN, so torch is not hidden); cnncourse stays importable
+    # for cnncourse.data.ShapesDataset. The numpy exercises run under the whole preset ("a6_segmentation"),
+    # the transposed convolution without "mirror_pad" (np.pad is fine there), and the student's segment()
+    # under "references" and "segmentation_models" (their ConvTranspose2d layers call conv_transpose2d).
+    "a6_segmentation": AssignmentRules(
+        name="a6_segmentation",
+        references=(
+            "cnncourse.layers.conv_transpose2d_forward", "cnncourse.layers.conv_transpose2d_backward",
+            "cnncourse.segmentation.reflect_pad2d_forward", "cnncourse.segmentation.reflect_pad2d_backward",
+            "cnncourse.segmentation.pixel_cross_entropy_forward", "cnncourse.segmentation.pixel_cross_entropy_backward",
+            "cnncourse.segmentation.soft_dice_loss", "cnncourse.segmentation.confusion_matrix",
+            "cnncourse.segmentation.iou_per_class", "cnncourse.segmentation.dice_per_class",
+            "cnncourse.segmentation.mean_iou", "cnncourse.segmentation.mean_dice",
+        ),
+        shortcuts=("segmentation", "mirror_pad", "segmentation_models"),
         hidden=("torchvision", "jax", "tensorflow", "captum", "pycocotools", "faster_coco_eval"),
     ),
 }

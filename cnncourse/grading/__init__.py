@@ -1,4 +1,4 @@
-"""Autograding toolkit: what the visible and hidden test cells of assignments call .
+"""Autograding toolkit: what the visible and hidden test cells of assignments call.
 
 - :func:`assert_array_close`, :func:`assert_arrays_close`, :func:`check_scalar`,
   :func:`check_int` compare an answer with the expected one and explain a failure like a TA.
@@ -11,6 +11,8 @@
   or call the references; :func:`render_findings` formats the findings for the autograde report.
 - :func:`check_forward` and :func:`check_backward` run a student's layer against the reference over
   a list of cases in one call (the usual hidden test of a layer).
+- :func:`check_module` compares a student's ``torch.nn.Module`` class with a reference module
+  (weights copied in, outputs and gradients compared, on every device).
 - :func:`verify_tools` (run by :func:`call_student` and the comparisons) fails a test when code in
   the notebook replaced a toolkit, reference or numpy comparison function.
 
@@ -33,6 +35,7 @@ from .compare import assert_array_close, assert_arrays_close, check_int, check_s
 from .guard import PRESETS, ForbiddenCallError, forbid
 from .integrity import ToolsModifiedError, verify_tools
 from .layer_checks import check_backward, check_forward, describe_case
+from .module_checks import check_module, randomize_module
 from .sandbox import StudentTimeout, call_student, check_plain_result, module_gradients, time_limit
 from .tamper import Finding, render_findings, scan_submissions, tamper_scan
 from .seeds import secret_seed
@@ -44,5 +47,6 @@ __all__ = [
     "call_student", "module_gradients", "StudentTimeout", "time_limit", "check_plain_result",
     "tamper_scan", "render_findings", "scan_submissions", "Finding",
     "verify_tools", "ToolsModifiedError", "check_forward", "check_backward", "describe_case",
+    "check_module", "randomize_module",
     "secret_seed", "student_function",
 ]

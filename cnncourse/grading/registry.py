@@ -90,6 +90,35 @@ SHORTCUTS: dict[str, tuple[str, ...]] = {
         "sklearn.metrics.roc_curve", "sklearn.metrics.roc_auc_score", "sklearn.metrics.auc",
         "sklearn.metrics.det_curve", "sklearn.metrics.top_k_accuracy_score",
     ),
+    # assignment a3: ready-made blocks and models (torchvision's and the library's, also under their
+    # module paths), and the library's one-call training loop
+    "architectures": (
+        "torchvision.models.resnet.BasicBlock", "torchvision.models.resnet.Bottleneck",
+        "torchvision.models.googlenet.Inception", "torchvision.models.googlenet.BasicConv2d",
+        "torchvision.models.vgg.make_layers", "torchvision.models.mobilenetv2.InvertedResidual",
+        "torchvision.ops.SqueezeExcitation", "torchvision.ops.misc.SqueezeExcitation",
+        "torchvision.ops.Conv2dNormActivation", "torchvision.ops.misc.Conv2dNormActivation",
+        "torchvision.models.resnet18", "torchvision.models.resnet50", "torchvision.models.vgg16",
+        "torchvision.models.googlenet", "torchvision.models.mobilenet_v2",
+        "cnncourse.models.resnet.BasicBlock", "cnncourse.models.resnet.Bottleneck",
+        "cnncourse.models.googlenet.InceptionModule", "cnncourse.models.googlenet.BasicConv2d",
+        "cnncourse.models.blocks.SEBlock", "cnncourse.models.blocks.DepthwiseSeparable",
+        "cnncourse.models.blocks.conv_bn_act", "cnncourse.models.lenet.SmallCNN",
+        "cnncourse.models.train_classifier", "cnncourse.models.training.train_classifier",
+    ),
+    # counting parameters/FLOPs in one call
+    "flop_count": (
+        "torch.utils.flop_counter.FlopCounterMode", "torch.utils.flop_counter.conv_flop",
+        "torch.utils.flop_counter.mm_flop", "torch.utils.flop_counter.addmm_flop",
+        "cnncourse.costs.walker.layer_costs", "cnncourse.costs.formulas.conv2d_macs",
+        "cnncourse.costs.formulas.inception_ops",
+    ),
+    # attribution maps in one call
+    "attribution": (
+        "captum.attr.LayerGradCam", "captum.attr.GuidedGradCam", "captum.attr.Occlusion",
+        "captum.attr.FeatureAblation", "captum.attr.LayerAttribution",
+        "cnncourse.explain.class_activation_map",
+    ),
     # assignment a4: torchvision's box ops, NMS, RoI ops and box coder/anchor generator, and the library's
     # detector helpers (its network, training loop, prediction and decoding), each of which turns a
     # detection exercise into one call
@@ -199,6 +228,20 @@ ASSIGNMENTS: dict[str, AssignmentRules] = {
         ),
         shortcuts=("metric_learning", "roc"),
         hidden=("torchvision", "jax", "tensorflow", "captum", "pycocotools", "faster_coco_eval"),
+    ),
+    # a3: torch stays (students build nn.Modules); cnncourse stays importable for the offline digits
+    # (cnncourse.data.load_digits), its references are refused during graded calls and flagged.
+    "a3_architectures": AssignmentRules(
+        name="a3_architectures",
+        references=(
+            "cnncourse.models.InceptionModule", "cnncourse.models.BasicBlock", "cnncourse.models.Bottleneck",
+            "cnncourse.models.SEBlock", "cnncourse.models.DepthwiseSeparable", "cnncourse.models.SmallCNN",
+            "cnncourse.costs.InceptionSpec", "cnncourse.costs.inception_ops", "cnncourse.costs.conv2d_params",
+            "cnncourse.costs.linear_params", "cnncourse.costs.layer_costs",
+            "cnncourse.explain.grad_cam", "cnncourse.explain.occlusion_map",
+        ),
+        shortcuts=("architectures", "flop_count", "attribution"),
+        hidden=("torchvision", "captum", "jax", "tensorflow", "pycocotools", "faster_coco_eval"),
     ),
     # a4: a torch assignment (students train a detector, so torch is not hidden); cnncourse stays importable
     # for cnncourse.data.ShapesDataset and the plots. The detection references the hidden tests import are

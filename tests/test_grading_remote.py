@@ -111,3 +111,47 @@ def test_wrong_output_shape_and_forbidden_calls_raise(tmp_path, where):
     with pytest.raises(expected, match="not allowed"):
         module_gradients(target, torch.ones(1, 1, 5, 5), torch.ones(1, 1, 3, 3),
                          forbidden=("torch.nn.functional.conv2d",))
+
+
+class _Residual(nn.Module):
+    """A tiny residual block; ``relu_after_add=False`` is the classic student bug."""
+
+    def __init__(self, c, relu_after_add=True, projection=False):
+        super().__init__()
+        self.conv = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn = nn.BatchNorm2d(c)
+        self.downsample = nn.Conv2d(c, c, 1, bias=False) if projection else None
+        self.relu_after_add = relu_after_add
+
+    def forward(self, x):
+        out = self.bn(self.conv(x)) + (x if self.downsample is None else self.downsample(x))
+        return torch.relu(out) if self.relu_after_add else out
+
+
+@pytest.mark.parametrize("where", ["local", "remote"])
+def test_check_module_passes_a_correct_class_and_names_what_differs(tmp_path, where):
+    """Does check_module accept a class equal to the reference (weights copied in), and fail with
+    the module's name for a missing final ReLU (values) and a missing projection (state-dict keys)?"""
+    from cnncourse.grading import check_module, randomize_module
+
+    loop = _Loopback(tmp_path)
+    cls = loop.remote(_Residual) if where == "remote" else _Residual
+    ref = randomize_module(_Residual(3), seed=1)
+    x = torch.randn(2, 3, 5, 4)
+    check_module(cls, ref, x, args=(3,), name="Residual(3)", devices=["cpu"])
+    with pytest.raises(AssertionError, match=r"Residual\(3\) on cpu: output \(eval mode\)"):
+        check_module(cls, ref, x, args=(3,), kwargs={"relu_after_add": False}, name="Residual(3)", devices=["cpu"])
+    with pytest.raises(AssertionError, match=r"(?s)do not fit your module.*downsample.*hint: add it"):
+        check_module(cls, randomize_module(_Residual(3, projection=True), seed=2), x, args=(3,), name="Residual(3)",
+                     devices=["cpu"], layout="add it")
+
+
+def test_randomize_module_gives_bn_statistics_away_from_identity():
+    """Are BN running variances and scales moved into [0.5, 1.5), and is the result reproducible?"""
+    from cnncourse.grading import randomize_module
+
+    a, b = randomize_module(_Residual(4), seed=3), randomize_module(_Residual(4), seed=3)
+    assert ((a.bn.running_var >= 0.5) & (a.bn.running_var < 1.5)).all()
+    assert not torch.equal(a.bn.running_mean, torch.zeros(4))
+    for (k, v), (_, w) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(v, w), k

@@ -38,7 +38,7 @@ def test_demo_prints_the_table_and_points_to_feedback(tmp_path):
     assert frank[-2:] == ["60/100", "FLAGGED"]
     assert re.search(r"frank_crash.*\n(.*\n)*?.*NotGraded: the kernel died.* in cell \d+/\d+ \(grade id avg_pool_forward_impl\)", out)
     assert _row(out, "grace_input_transformer")[-2:] == ["0/100", "FLAGGED"]
-    assert "sandbox: " in out and re.search(r"summary: 7 graded, 0 failed, 3 flagged", out)
+    assert "student kernels: " in out and re.search(r"summary: 7 graded, 0 failed, 3 flagged", out)
     assert re.search(r"erin_patches_allclose.*\n(.*\n)*?\s+FLAG \(check by hand\):.*allclose", out)
     m = re.search(r"open the feedback, e.g. (\S+\.html)", proc.stdout)
     assert m and Path(m.group(1)).is_file()

@@ -328,6 +328,16 @@ def autograde(course_dir: str | Path = ".", assignments: list[str] | None = None
         raise ValueError(f"`sandbox` expected 'auto', 'bwrap' or 'none', got {sandbox!r}")
     if progress is None:
         progress = bool(out is not None and getattr(out, "isatty", lambda: False)())
+    from cnncourse.course.bwrap import bwrap_available
+
+    reason = bwrap_available() if sandbox != "none" else "--sandbox none"
+    if sandbox == "bwrap" and reason:
+        raise RuntimeError(f"--sandbox bwrap was asked for, but {reason}")
+    if out:
+        print("student kernels: " + ("bubblewrap sandbox (own scratch folder only, no network, no course "
+                                     "files, memory and process limits)" if not reason else
+                                     f"NO sandbox ({reason}): student code can read the course directory"),
+              file=out, flush=True)
     all_results: dict[str, list[StudentResult]] = {}
     started = time.monotonic()
     graded = failed = 0

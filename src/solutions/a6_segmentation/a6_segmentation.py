@@ -813,10 +813,10 @@ plt.show()
 #    **evaluation mode** without gradients (in batches of at most 256).
 # 3. In the next cell, train `model` on `x_train, y_train` with Adam and pixel cross-entropy
 #    (PyTorch's autograd; you may write it with `F.log_softmax`), seeded (`torch.manual_seed`) so a
-#    rerun gives the same network. The grader re-runs your notebook: keep the training **under a
-#    minute on a laptop CPU** (the solution trains in about 60 s on one loaded core; the whole
-#    notebook must run in under 3 minutes). The cell must leave behind `model`, `history` (the loss of
-#    every step) and `train_seconds`.
+#    rerun gives the same network. The grader re-runs your notebook on one CPU thread: keep the
+#    training short (the solution's network, about 80k parameters, reaches a mean IoU of about 0.89
+#    with 300 Adam steps of 32 images; do not train longer than that). The cell must leave behind
+#    `model`, `history` (the loss of every step) and `train_seconds`.
 #
 # **How it is graded.** The grader generates **new images** from a seed only it knows, calls your
 # `segment` on them and requires a **mean IoU >= 0.8** over the 4 classes (the confusion matrix summed
@@ -960,30 +960,46 @@ assert tuple(_p2.shape) == (4, 40, 24), (f"segment(images of shape (4, 3, 40, 24
 # %% [markdown]
 # ### E2. Cross-entropy alone vs cross-entropy + Dice on the small class (6 points, graded by hand)
 #
-# Lecture 8 says that cross-entropy neglects small objects and that Dice helps. Test it: render
-# images with **small** shapes (`radius_range=(0.06, 0.12)`: the triangles, the smallest shape,
-# cover well under 1 % of the pixels), train two networks **from the same initialisation and the
-# same batches** for a short run, one with pixel cross-entropy alone and one with cross-entropy + your
-# `soft_dice_loss`, and store in `small_class_iou` the held-out IoU of the triangle class (3) of each:
-# `{"ce": ..., "ce+dice": ...}` (your `confusion_matrix` and `iou_per_class`). Keep it short (a few
-# seconds per network: small networks, a hundred steps). Then answer below.
+# Lecture 8 says that cross-entropy neglects small objects and that Dice helps. Test it, cheaply:
+# render images with **small** shapes (`radius_range=(0.06, 0.12)`: the triangles, the smallest shape,
+# cover about 1 % of the pixels), keep the features of your trained `model` fixed (the input of its
+# final 1x1 classifier, caught with a forward hook) and retrain **only a new 1x1 classifier** on them,
+# twice from the same initialisation and with the same batches: once with pixel cross-entropy alone,
+# once with cross-entropy + your `soft_dice_loss`. Store the held-out IoU of the triangle class (3)
+# of each in `small_class_iou = {"ce": ..., "ce+dice": ...}` (your `confusion_matrix` and
+# `iou_per_class`). A few seconds in all. Then answer below.
 
 # %% nbgrader={"grade": false, "grade_id": "compare_impl", "locked": false, "schema_version": 3, "solution": true}
 ### BEGIN SOLUTION
-xs_train, ys_train = shapes_data(1000, seed=10, radius_range=(0.06, 0.12))
+xs_train, ys_train = shapes_data(500, seed=10, radius_range=(0.06, 0.12))
 xs_val, ys_val = shapes_data(300, seed=11, radius_range=(0.06, 0.12))
 print("pixels per class (small shapes): " + ", ".join(
     f"{n} {f:.4f}" for n, f in zip(CLASS_NAMES, np.bincount(ys_train.ravel().numpy(), minlength=K) / ys_train.numel())))
+caught = {}
+hook = model.head.register_forward_hook(lambda module, inputs, output: caught.update(features=inputs[0].detach()))
+with torch.no_grad():
+    model(xs_train.to(device))
+    f_train = caught["features"]                     # (500, C, 32, 32): what the classifier sees
+    model(xs_val.to(device))
+    f_val = caught["features"]
+hook.remove()
 small_class_iou, compare_seconds = {}, time.perf_counter()
 for name, dice_weight in (("ce", 0.0), ("ce+dice", 1.0)):
     torch.manual_seed(1)
-    net = SegNet(width=4).to(device)
-    train_segnet(net, xs_train, ys_train, steps=100, lr=1e-2, dice_weight=dice_weight, seed=1)
+    head = nn.Conv2d(f_train.shape[1], K, 1).to(device)
+    opt = torch.optim.Adam(head.parameters(), lr=1e-2)
+    gen = torch.Generator().manual_seed(1)
+    for _ in range(50):
+        idx = torch.randint(0, f_train.shape[0], (64,), generator=gen)
+        logits, y = head(f_train[idx]), ys_train[idx].to(device)
+        loss = pixel_ce_torch(logits, y) + dice_weight * soft_dice_loss(logits, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
     with torch.no_grad():
-        pred = torch.cat([net(xs_val[i:i + 256].to(device)).argmax(1).cpu() for i in range(0, 300, 256)])
-    ious = iou_per_class(confusion_matrix(ys_val.numpy(), pred.numpy(), K))
+        ious = iou_per_class(confusion_matrix(ys_val.numpy(), head(f_val).argmax(1).cpu().numpy(), K))
     small_class_iou[name] = float(ious[3])
-    print(f"{name:8}: IoU per class {np.round(ious, 3)}, mean {np.nanmean(ious):.3f}")
+    print(f"{name:8}: IoU per class {np.round(ious, 3)}")
 compare_seconds = time.perf_counter() - compare_seconds
 ### END SOLUTION
 print(f"triangle IoU: cross-entropy {small_class_iou['ce']:.3f}, cross-entropy + Dice {small_class_iou['ce+dice']:.3f}")
@@ -994,16 +1010,19 @@ print(f"triangle IoU: cross-entropy {small_class_iou['ce']:.3f}, cross-entropy +
 # each loss. Would class weights in the cross-entropy (C1) be an alternative, and what is their risk?
 
 # %% [markdown] nbgrader={"grade": true, "grade_id": "q_ce_vs_dice", "locked": false, "points": 6, "schema_version": 3, "solution": true}
-# With the same initialisation, batches and number of steps, adding the Dice term raised the
-# triangle IoU (see the printed numbers). Cross-entropy is a sum over pixels: the triangles are
-# well under 1 % of them, so after the background is learnt their pixels contribute a tiny part of
-# the loss and of its gradient, and a network that paints them as background or as another shape
-# loses almost nothing. The Dice loss is a mean over classes: the triangle class has one of four
-# terms whatever its area, so the gradient per triangle pixel is large (about 1 / (K |triangle
-# pixels|) instead of 1 / |all pixels|), and the small class is learnt early. Class weights (e.g.
-# inverse frequency) in the cross-entropy do the same for the gradient, but large weights on rare
-# pixels make the loss noisy and push the network to over-predict the rare class (more false
-# positives), so they are usually moderated (square root of the inverse frequency, or capped).
+# (Model answer; the numbers are those of the solution's run.) With the features of the trained FCN
+# fixed, adding Dice raised the triangle IoU only a little (0.814 with cross-entropy alone, 0.823 with
+# cross-entropy + Dice; circles and squares did not gain): the features already separate the shapes, so
+# the classifier is not short of signal for the small class and the choice of loss matters little
+# here. The difference is larger when the small class is
+# under-fit, early in training or with weak features: cross-entropy is a sum over pixels, and the
+# triangles are about 1 % of them, so their share of the loss and of the gradient is about 1 %; a
+# network that paints them as background loses almost nothing. The Dice loss is a mean over classes:
+# the triangle class has one of the four terms whatever its area, so each triangle pixel gets a
+# gradient about 1 / (K |triangle pixels|) instead of 1 / |all pixels|. Class weights in the
+# cross-entropy (C1, e.g. inverse frequency) raise that gradient too, but large weights on rare pixels
+# make the loss noisy and push the network to over-predict the rare class (more false positives), so
+# they are usually moderated (square root of the inverse frequency, or capped).
 
 # %% [markdown]
 # **Before you submit:** Kernel → Restart & Run All, and check that every self-check prints "passed".

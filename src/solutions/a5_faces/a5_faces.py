@@ -36,7 +36,8 @@
 # `torch.cdist`, `torch.nn.functional.pairwise_distance`, `cosine_similarity`, `triplet_margin_loss`,
 # `torch.nn.TripletMarginLoss` and the other built-in embedding losses, `scipy.spatial.distance`,
 # `sklearn.metrics.roc_curve` / `roc_auc_score` / `pairwise_distances`, and the `cnncourse.verification`
-# references (including its `EmbeddingNet` and `train_embedding`: write your own network and loop).
+# references. Write your own network and training loop too: using the library's `EmbeddingNet` or
+# `train_embedding` is flagged for the instructor.
 # The final score of your network is computed **by the grader**, on identities generated from a seed
 # that only the grader knows. Before submitting, run **Kernel → Restart & Run All**.
 #
@@ -982,7 +983,8 @@ plt.show()
 # **How it is graded.** The grader generates **new identities** from a seed that only it knows,
 # calls your `embed_images` on their images, scores every pair by the cosine similarity of the
 # embeddings, and requires an **AUC >= 0.95** (the lecture's network reaches about 0.99). While
-# `embed_images` runs, the library's `EmbeddingNet` and the verification references are refused.
+# `embed_images` runs, the verification references are refused; the library's `EmbeddingNet` and
+# `train_embedding` are flagged for the instructor (this exercise is to write them).
 
 # %% nbgrader={"grade": false, "grade_id": "embedding_net_impl", "locked": false, "schema_version": 3, "solution": true}
 class EmbeddingCNN(nn.Module):

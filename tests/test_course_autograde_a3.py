@@ -23,6 +23,7 @@ from cnncourse.course.demo import make_course
 from cnncourse.course.points import graded_cells
 from cnncourse.course.release import release
 from cnncourse.course.submissions import apply_variant, load_variants, parse_variant, write_submission
+from cnncourse.grading.registry import flagged_names
 
 ROOT = Path(__file__).resolve().parents[1]
 A = "a3_architectures"
@@ -30,10 +31,16 @@ VARIANTS = load_variants(ROOT / "tests" / "fixtures" / A)
 SOLUTION_NB = ROOT / "solutions" / A / f"{A}.ipynb"
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("a3_autograde")]
 
-# The tamper scan flags the names of EVERY assignment's shortcut families, so the nn.Conv2d,
-# MaxPool2d and BatchNorm2d layers that a3 asks for are flagged (a1's and a2's families) although
-# a3 allows them: those flags are for a human; the ones that matter here are a3's own.
-_OTHER_ASSIGNMENTS_LAYERS = re.compile(r"`torch\.nn\.(Conv2d|MaxPool2d|BatchNorm2d)`")
+# The tamper scan flags the names of EVERY assignment's shortcut families, so what a3 asks for
+# (nn.Conv2d, MaxPool2d, BatchNorm2d, F.cross_entropy, torch.autograd.grad for Grad-CAM: a1's, a2's
+# and a6's families) is flagged although a3 allows it: those flags are for a human; the ones that
+# matter here name a3's own references and shortcuts.
+_A3_NAMES = flagged_names(A)
+
+
+def _own_flags(flags: list[str]) -> list[str]:
+    """The tamper flags that name one of a3's references or shortcut families."""
+    return [f for f in flags if any(f"`{name}`" in f for name in _A3_NAMES)]
 
 
 def _grade_all(course: Path) -> tuple[dict, str]:
@@ -83,7 +90,7 @@ def test_solution_gets_full_marks_including_the_trained_network(graded):
     assert len(sol.tests) == len(graded_cells(SOLUTION_NB))
     assert sol.max_score == total == 100
     assert sol.score == total, [(t.grade_id, t.score, t.message) for t in sol.tests if t.score < t.max_score]
-    assert [f for f in sol.flags if not _OTHER_ASSIGNMENTS_LAYERS.search(f)] == []
+    assert _own_flags(sol.flags) == []
 
 
 def test_untouched_release_gets_zero_everywhere(graded):

@@ -281,10 +281,14 @@ def _merge(course_dir: Path, assignment: str, result) -> None:
         submission = gb.update_or_create_submission(assignment, student)
         for notebook in submission.notebooks:
             for grade in notebook.grades:
-                score = result.scores.get(grade.name)
-                grade.auto_score = 0 if result.error or score is None else score[0]
-                grade.manual_score = None
-                grade.needs_manual_grade = False
+                # a TA's manual score is never touched by an autograde run (nor by a regrade)
+                auto, _, manual = result.scores.get(grade.name, (None, 0.0, False))
+                if result.error:
+                    grade.auto_score, grade.needs_manual_grade = 0, False
+                elif manual and auto is None:  # a written answer: waits for a TA
+                    grade.auto_score, grade.needs_manual_grade = None, grade.manual_score is None
+                else:
+                    grade.auto_score, grade.needs_manual_grade = (auto or 0), manual and grade.manual_score is None
         gb.db.commit()
 
 

@@ -69,20 +69,21 @@ class GradingResult:
 
     student: str
     error: str = ""
-    scores: dict[str, tuple[float, float]] = field(default_factory=dict)  # grade id -> (score, max)
+    scores: dict[str, tuple[float | None, float, bool]] = field(default_factory=dict)  # id -> (auto, max, manual?)
     autograded: dict[str, bytes] = field(default_factory=dict)             # files of autograded/<student>/
     feedback: dict[str, bytes] = field(default_factory=dict)               # files of feedback/<student>/
     log: str = ""
     seconds: float = 0.0
 
 
-def _scores(course: Path, assignment: str, student: str) -> dict[str, tuple[float, float]]:
-    """``{grade id: (score, max score)}`` of one student, read from the scratch gradebook."""
+def _scores(course: Path, assignment: str, student: str) -> dict[str, tuple[float | None, float, bool]]:
+    """``{grade id: (auto score or None, max score, needs manual grading)}`` from the scratch gradebook."""
     from cnncourse.course.autograde import _gradebook
 
     with _gradebook(course) as gb:
         submission = gb.find_submission(assignment, student)
-        return {g.name: (float(g.score or 0), float(g.max_score)) for nb in submission.notebooks for g in nb.grades}
+        return {g.name: (None if g.auto_score is None else float(g.auto_score), float(g.max_score),
+                         bool(g.needs_manual_grade)) for nb in submission.notebooks for g in nb.grades}
 
 
 def grade_submission(job: GradingJob) -> GradingResult:

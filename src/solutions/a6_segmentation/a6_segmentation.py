@@ -179,7 +179,7 @@ def _ct_cases(seed):
     for _ in range(3):
         _k = tuple(int(v) for v in _rng.integers(1, 5, 2))
         _s = tuple(int(v) for v in _rng.integers(1, 4, 2))
-        _p = tuple(int(_rng.integers(0, _k[i])) for i in range(2))
+        _p = tuple(int(_rng.integers(0, (_k[i] - 1) // 2 + 1)) for i in range(2))   # 2p < K: H_out >= 1 for any H
         _o = tuple(int(_rng.integers(0, _s[i])) for i in range(2))
         _spec.append(("random", int(_rng.integers(1, 4)), int(_rng.integers(1, 4)), int(_rng.integers(1, 4)),
                       tuple(int(v) for v in _rng.integers(2, 6, 2)), _k, _s, _p, _o, bool(_rng.integers(0, 2)), _np.float64))

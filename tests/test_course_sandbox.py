@@ -8,8 +8,10 @@ with the reason, where bubblewrap is not installed or cannot create namespaces (
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -83,3 +85,44 @@ def test_processes_die_with_the_sandbox(tmp_path):
     marker.unlink(missing_ok=True)
     time.sleep(1.0)
     assert not marker.exists(), "a process outlived the sandbox"
+
+
+def test_binds_under_tmp_come_after_the_private_tmp(tmp_path):
+    """Is every folder bound under /tmp (the scratch folder, a venv in a clone under /tmp) mounted
+    after the private /tmp, so that the tmpfs does not hide it?"""
+    argv = bwrap_argv(work=tmp_path / "w", ipc=tmp_path / "i", connection_file="c.json", memory_mb=512,
+                      hide={}, stub_dir=tmp_path / "s")
+    tmpfs = argv.index("/tmp", argv.index("--tmpfs"))
+    for i, arg in enumerate(argv):
+        if arg in ("--bind", "--ro-bind") and argv[i + 2].startswith("/tmp"):
+            assert i > tmpfs, argv[i:i + 3]
+
+
+def test_a_python_under_tmp_runs_in_the_sandbox(tmp_path):
+    """Does the sandbox start when the interpreter's environment lives under /tmp (as in a CI clone)?"""
+    if not str(Path(sys.prefix)).startswith("/tmp"):
+        venv = Path(tempfile.mkdtemp(prefix="cnncourse-venv-", dir="/tmp"))
+        try:
+            subprocess.run([sys.executable, "-m", "venv", "--without-pip", "--system-site-packages", str(venv)],
+                           check=True, capture_output=True, timeout=120)
+            work, ipc = tmp_path / "work", tmp_path / "ipc"
+            work.mkdir()
+            ipc.mkdir()
+            code = "import sys; print(sys.prefix)"
+            argv = subprocess.run([str(venv / "bin" / "python"), "-c",
+                                   "import sys, json, pathlib; from cnncourse.course.bwrap import bwrap_argv; "
+                                   f"a = bwrap_argv(work=pathlib.Path({str(work)!r}), ipc=pathlib.Path({str(ipc)!r}), "
+                                   "connection_file='c', memory_mb=512, hide={}, stub_dir=pathlib.Path("
+                                   f"{str(tmp_path / 's')!r})); print(json.dumps(a))"],
+                                  capture_output=True, text=True, timeout=120)
+            assert argv.returncode == 0, argv.stderr
+            import json
+
+            args = json.loads(argv.stdout)
+            cut = len(args) - 2 - args[::-1].index(KERNEL_IN_SANDBOX)
+            done = subprocess.run(args[:cut] + [str(venv / "bin" / "python"), "-c", code],
+                                  capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            assert done.stdout.strip() == str(venv)
+        finally:
+            shutil.rmtree(venv, ignore_errors=True)

@@ -112,8 +112,10 @@ def bwrap_argv(*, work: Path, ipc: Path, connection_file: str, memory_mb: int, h
                PATH=os.pathsep.join([os.path.dirname(sys.executable), "/usr/bin", "/bin"]))
     for key, value in env.items():
         args += ["--setenv", key, value]
-    args += _system_binds() + _python_binds()
+    # the private /tmp first: a later bind under /tmp (a venv or a clone living there, the scratch
+    # folder) must land on top of it, not be hidden by it
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    args += _system_binds() + _python_binds()
     args += ["--bind", str(work), str(work), "--bind", str(ipc), str(ipc)]
     args += ["--ro-bind", str(kernel_py), KERNEL_IN_SANDBOX]
     stub_dir.mkdir(parents=True, exist_ok=True)

@@ -318,10 +318,14 @@ self_check(xp, [[[[0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 1, 2, 0, 0], [0, 0, 3, 4, 5, 
 self_check(zero_pad2d(x, 1), [[[[0, 0, 0, 0, 0], [0, 0, 1, 2, 0], [0, 3, 4, 5, 0], [0, 0, 0, 0, 0]]]],
            "zero_pad2d(x (1, 1, 2, 3), 1) [padding as an int]", hint="an int p means (p, p): use pair() or np.isscalar")
 x4 = np.arange(2 * 3 * 2 * 2, dtype=np.float32).reshape(2, 3, 2, 2)
-self_check(zero_pad2d(x4, 1), np.pad(x4, ((0, 0), (0, 0), (1, 1), (1, 1))),
-           "zero_pad2d(x (2, 3, 2, 2) float32, 1) [2 images, 3 channels, float32]",
-           hint="pad only H and W: the batch and channel axes keep their size (2, 3); keep the dtype of x",
-           dtype=np.float32)
+xp4 = zero_pad2d(x4, 1)
+self_check(np.array(np.shape(xp4)), [2, 3, 4, 4], "zero_pad2d(x (2, 3, 2, 2), 1).shape [2 images, 3 channels]",
+           hint="pad only H and W: the batch and channel axes keep their size (2, 3)")
+self_check(xp4[:, :, 1:3, 1:3], x4, "zero_pad2d(x (2, 3, 2, 2) float32, 1)[:, :, 1:3, 1:3] [the centre, float32]",
+           hint="every image and channel of x goes in the middle; keep the dtype of x", dtype=np.float32)
+ring = xp4.copy()
+ring[:, :, 1:3, 1:3] = 0
+self_check(ring, np.zeros((2, 3, 4, 4)), "zero_pad2d(x (2, 3, 2, 2), 1) around the centre [the zero ring]")
 same = zero_pad2d(x, 0)
 self_check(same, x, "zero_pad2d(x, 0) [padding 0]", dtype=np.float64)
 assert same is not x and not np.shares_memory(same, x), (

@@ -22,6 +22,7 @@ import numpy as np
 
 from .cases import Case
 from .compare import assert_array_close
+from .remote.client import StudentKernelDied
 from .sandbox import call_student
 
 __all__ = ["describe_case", "check_forward", "check_backward"]
@@ -48,7 +49,7 @@ def _call(fn: Callable, case: Case, *args: Any, **kwargs: Any) -> Any:
     """:func:`call_student`, and when the student's function raises, say on which case."""
     try:
         return call_student(fn, *args, **kwargs)
-    except AssertionError:
+    except (AssertionError, StudentKernelDied):  # a dead kernel is not the student's error on this case
         raise
     except Exception as exc:  # the student's error (remote or local): name the case that caused it
         what = getattr(fn, "__name__", "your function")

@@ -223,8 +223,8 @@ def call_student(fn: Callable[..., Any], *args: Any, forbidden: Sequence[str] = 
             count, first = change
             raise AssertionError(
                 f"{what} modified its input `{label}` in place ({count} element(s) changed, first "
-                f"at index {first}): work on a copy (x.copy(), np.pad returns a new array) or "
-                "write into a new output array; the caller still needs the original")
+                f"at index {first}): work on a copy (x.copy()) or write "
+                "into a new output array; the caller still needs the original")
     if no_alias is not False:
         outputs = _arrays_with_paths(result, "result") if type(result) in (tuple, list) else [("result", result)]
         inputs = [found for label, value in named for found in _arrays_with_paths(value, label)]
@@ -324,8 +324,8 @@ def _input_name(path: str) -> str:
 
 
 def _inplace_message(what: str, label: str) -> str:
-    return (f"{what} modified its input `{label}` in place: work on a copy (x.copy(), np.pad returns a "
-            "new array) or write into a new output array; the caller still needs the original")
+    return (f"{what} modified its input `{label}` in place: work on a copy (x.copy()) or write "
+            "into a new output array; the caller still needs the original")
 
 
 def _put_back(target: Any, value: Any) -> None:

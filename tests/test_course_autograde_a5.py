@@ -46,10 +46,8 @@ def _grade_all(course: Path) -> tuple[dict, str]:
         write_submission(course, A, v.name, apply_variant(rel, sol, v))
     printed = io.StringIO()
     # cell_timeout: the solution's training cell takes ~15 s on 2 free cores, minutes on a loaded machine.
-    # sandbox="none": the notebook needs cnncourse.data (IdentityDataset) in the student's kernel, and the
-    # bubblewrap sandbox binds only the Python environment, where an editable install of cnncourse (this
-    # repository) is a path hook to a directory it does not bind: `import cnncourse` fails inside it.
-    results = autograde(course, [A], cell_timeout=600, memory_mb=4096, workers=2, sandbox="none", out=printed)
+    # the sandbox binds the course library read-only (datasets), so the default sandbox is used
+    results = autograde(course, [A], cell_timeout=600, memory_mb=4096, workers=2, out=printed)
     return {r.student: r for r in results[A]}, printed.getvalue()
 
 

@@ -26,8 +26,8 @@ pytestmark = pytest.mark.skipif(bool(REASON), reason=f"no sandbox on this machin
 
 def _run(tmp_path: Path, code: str, *, hide=None, env=None) -> subprocess.CompletedProcess:
     work, ipc = tmp_path / "work", tmp_path / "ipc"
-    work.mkdir(exist_ok=True)
-    ipc.mkdir(exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
+    ipc.mkdir(parents=True, exist_ok=True)
     argv = bwrap_argv(work=work, ipc=ipc, connection_file=str(ipc / "c.json"), memory_mb=2048,
                       hide=hide if hide is not None else hidden_modules("a1_conv"), stub_dir=tmp_path / "stubs")
     cut = len(argv) - 2 - argv[::-1].index(KERNEL_IN_SANDBOX)  # the python that would start the kernel
@@ -126,3 +126,16 @@ def test_a_python_under_tmp_runs_in_the_sandbox(tmp_path):
             assert done.stdout.strip() == str(venv)
         finally:
             shutil.rmtree(venv, ignore_errors=True)
+
+
+def test_the_library_is_importable_where_the_assignment_does_not_hide_it(tmp_path):
+    """Can a torch assignment's student code import the course library (datasets) read-only,
+    while a1's cannot?"""
+    code = "import cnncourse.data, cnncourse; print('ok', cnncourse.__file__)"
+    shown = _run(tmp_path, code, hide={"torchvision": "no torchvision here"})
+    assert shown.returncode == 0 and shown.stdout.startswith("ok"), shown.stderr
+    code_write = f"open({str(ROOT / 'cnncourse' / 'evil.py')!r}, 'w')"
+    denied = _run(tmp_path, code_write, hide={"torchvision": "no torchvision here"})
+    assert denied.returncode != 0 and not (ROOT / "cnncourse" / "evil.py").exists()
+    hidden = _run(tmp_path / "a1", code)
+    assert hidden.returncode != 0 and ("ModuleNotFoundError" in hidden.stderr or "ImportError" in hidden.stderr)

@@ -41,6 +41,7 @@ from cnncourse.course._nbgrader import kernel_env, run_nbgrader
 from cnncourse.course.kernel import DEFAULT_MEMORY_MB, OUT_OF_MEMORY_MARK
 from cnncourse.course.preprocessors import DIED_MARK, RUNNING_MARK
 from cnncourse.course.release import generate_release, list_assignments
+from cnncourse.grading.registry import flagged_names
 from cnncourse.course.report import StudentResult, TestResult, cell_messages, format_details, format_table
 
 __all__ = ["find_students", "autograde", "read_results", "grading_key", "write_gradescope", "DEFAULT_CELL_TIMEOUT"]
@@ -212,8 +213,9 @@ def read_results(course_dir: str | Path, assignment: str, students: list[str],
                 res.feedback = html if html.exists() else None
             folder = course_dir / SUBMITTED / student / assignment
             if tamper_scan is not None:
-                for path in sorted(folder.glob("*.ipynb")):
-                    res.flags += [str(f) for f in tamper_scan(path) if f.rule != "unreadable"]
+                for path in sorted(folder.glob("*.ipynb")):  # this assignment's references and shortcuts
+                    res.flags += [str(f) for f in tamper_scan(path, references=flagged_names(assignment))
+                                  if f.rule != "unreadable"]
             for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix != ".ipynb"):
                 res.flags.append(f"{path.relative_to(folder)}: [extra-file] the submission ships a file "
                                  "besides its notebook (it only ever reached the student's own kernel)")

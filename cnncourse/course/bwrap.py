@@ -8,8 +8,9 @@ What the student's code sees when its kernel runs under :func:`bwrap_argv`:
 - no network (a new network namespace: only its own loopback), no other process (a new PID
   namespace), no course directory: no gradebook, no solutions or sources, no other student, no
   ``nbgrader_config.py``; an environment with nothing but a few fixed variables (no grading key);
-- the modules an assignment hides (``torch`` for a numpy-only assignment, ``cnncourse``'s
-  references) replaced by a stub that raises ``ImportError`` with the reason;
+- the modules an assignment hides (``torch`` for a numpy-only assignment, ``cnncourse``) replaced
+  by a stub that raises ``ImportError`` with the reason; for the others the course library is
+  importable read-only (datasets, plots; its references are refused during graded calls);
 - the memory limit (``RLIMIT_AS``, set before the sandbox starts) and a process limit (a ``pids``
   cgroup when the grader runs as root, ``RLIMIT_NPROC`` otherwise); every process dies with the
   kernel (``--die-with-parent``).
@@ -118,6 +119,13 @@ def bwrap_argv(*, work: Path, ipc: Path, connection_file: str, memory_mb: int, h
     args += _system_binds() + _python_binds()
     args += ["--bind", str(work), str(work), "--bind", str(ipc), str(ipc)]
     args += ["--ro-bind", str(kernel_py), KERNEL_IN_SANDBOX]
+    # the course library itself (public code: datasets, plots) for assignments that do not hide it;
+    # an editable install points outside the environment, so its folder is bound read-only
+    library = module_location("cnncourse")
+    if "cnncourse" not in hide and library is not None and library[1]:
+        folder = str(library[0].resolve())
+        if not any(folder.startswith(p) for p in (sys.prefix, sys.base_prefix, "/usr")):
+            args += ["--ro-bind", folder, folder]
     stub_dir.mkdir(parents=True, exist_ok=True)
     for module, reason in sorted(hide.items()):
         found = module_location(module)

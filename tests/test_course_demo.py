@@ -34,9 +34,10 @@ def test_demo_prints_the_table_and_points_to_feedback(tmp_path):
     assert _row(out, "dan_ties")[-2] == "92/100"      # max-pool backward (8)
     erin = _row(out, "erin_patches_allclose")          # its patch reached only its own kernel
     assert erin[-1] == "FLAGGED" and int(erin[-2].split("/")[0]) < 100  # its wrong average pooling still loses
-    frank = _row(out, "frank_crash")                   # honest partial credit: 60 before the crash
-    assert frank[-2:] == ["60/100", "FLAGGED"]
-    assert re.search(r"frank_crash.*\n(.*\n)*?.*NotGraded: the kernel died.* in cell \d+/\d+ \(grade id avg_pool_forward_impl\)", out)
+    frank = _row(out, "frank_crash")                   # honest partial credit: the tests before the crash
+    assert frank[-1] == "FLAGGED" and 0 < int(frank[-2].split("/")[0]) < 100
+    flat = re.sub(r"\s+", " ", out)  # the details wrap long messages at word boundaries
+    assert re.search(r"frank_crash \[a1_conv\].*?NotGraded: the kernel died.*? in cell \d+/\d+ \(grade id avg_pool_forward_impl\)", flat)
     assert _row(out, "grace_input_transformer")[-2:] == ["0/100", "FLAGGED"]
     assert "student kernels: " in out and re.search(r"summary: 7 graded, 0 failed, 3 flagged", out)
     assert re.search(r"erin_patches_allclose.*\n(.*\n)*?\s+FLAG \(check by hand\):.*allclose", out)

@@ -9,32 +9,20 @@ test then asks one question of that run. Fixture files use the patch format of
 from __future__ import annotations
 
 import csv
-import fcntl
 import hashlib
 import json
-import io
-import pickle
 import re
 import sqlite3
 from pathlib import Path
 
 import nbformat
 import pytest
+from _pipeline import ROOT, Pipeline, ids
 
-from cnncourse.course.autograde import autograde
-from cnncourse.course.points import graded_cells
-from cnncourse.course.demo import make_course
-from cnncourse.course.release import release
 from cnncourse.course.report import format_table
-from cnncourse.course.submissions import apply_variant, load_variants, parse_variant, write_submission
+from cnncourse.course.submissions import apply_variant, parse_variant, write_submission
 
-ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT / "tests" / "fixtures" / "a1_conv"
 A = "a1_conv"
-VARIANTS = load_variants(FIXTURES)
-BUGS = [v for v in VARIANTS if v.name.startswith("b")]
-FAULTS = [v for v in VARIANTS if v.name.startswith("f")]
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("a1_autograde")]
 
 
 def _digests(course: Path) -> dict[str, str]:
@@ -43,101 +31,61 @@ def _digests(course: Path) -> dict[str, str]:
     return {str(p.relative_to(course)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
-def _grade_all(course: Path) -> tuple[dict, str]:
-    """Release, write every submission, autograde once; return (results by student, printed)."""
-    make_course(ROOT, course)
-    release(course, [A])
+def _snapshot(course: Path) -> None:
     (course / "snapshot.json").write_text(json.dumps(_digests(course)))
-    rel = nbformat.read(course / "assignments" / A / f"{A}.ipynb", as_version=4)
-    sol = nbformat.read(course / "solutions" / A / f"{A}.ipynb", as_version=4)
-    variants = [parse_variant("solution", ""), parse_variant("untouched", "# op: untouched")] + VARIANTS
-    for v in variants:
-        write_submission(course, A, v.name, apply_variant(rel, sol, v))
+
+
+def _extra_submissions(course: Path, rel, sol) -> None:
+    """Careless but correct: an empty extra notebook beside the submission; the notebook saved under
+    the browser's "(1)" name. An attack: a `cnncourse` package beside a blank notebook, to replace
+    the grading toolkit."""
     solved = apply_variant(rel, sol, parse_variant("solution", ""))
-    # careless but correct: an empty extra notebook beside the submission; the notebook saved under
-    # the browser's "(1)" name
     write_submission(course, A, "extra_untitled", solved)
     (course / "submitted" / "extra_untitled" / A / "Untitled.ipynb").write_text("")
     write_submission(course, A, "renamed_copy", solved, filename=f"{A} (1).ipynb")
-    # an attack: a `cnncourse` package beside a blank notebook, to replace the grading toolkit
     write_submission(course, A, "planted_package", rel)
     planted = course / "submitted" / "planted_package" / A / "cnncourse" / "grading"
     planted.mkdir(parents=True)
     (planted.parent / "__init__.py").write_text("")
     (planted / "__init__.py").write_text("def assert_array_close(*a, **k): pass\ndef check_forward(*a, **k): pass\n"
                                          "def check_backward(*a, **k): pass\ndef call_student(f, *a, **k): return None\n")
-    printed = io.StringIO()
-    results = autograde(course, [A], cell_timeout=30, memory_mb=3072, out=printed)
-    return {r.student: r for r in results[A]}, printed.getvalue()
+
+
+P = Pipeline(A, before=_snapshot, extra=_extra_submissions, cell_timeout=30, memory_mb=3072)
+VARIANTS = P.variants
+BUGS = [v for v in VARIANTS if v.name.startswith("b")]
+FAULTS = [v for v in VARIANTS if v.name.startswith("f")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("a1_autograde")]
 
 
 @pytest.fixture(scope="session")
 def graded(tmp_path_factory, worker_id):
-    """(course_dir, results by student, printed report) of ONE autograde run per pytest run.
-
-    ``--dist loadgroup`` keeps this module on one worker, but grouping has silently broken before
-    (pytest 9.2, pytest-xdist#1386) and ``-n`` without ``--dist loadgroup`` ignores it, so the run
-    is shared safely anyway: the first worker grades under a file lock in the run's common
-    temporary folder and pickles the results, another waits and reads them (the recipe of the
-    pytest-xdist docs, with ``fcntl`` instead of ``filelock``).
-    """
-    if worker_id == "master":
-        course = tmp_path_factory.mktemp("course")
-        return (course, *_grade_all(course))
-    shared = tmp_path_factory.getbasetemp().parent / "a1_autograde"
-    shared.mkdir(exist_ok=True)
-    with open(shared / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        done = shared / "results.pickle"
-        if not done.exists():
-            results = _grade_all(shared / "course")
-            done.write_bytes(pickle.dumps(results))
-        results = pickle.loads(done.read_bytes())
-    return (shared / "course", *results)
+    """(course_dir, results by student, printed report) of ONE autograde run per pytest run."""
+    return P.shared(tmp_path_factory, worker_id)
 
 
 def test_solution_gets_full_marks(graded):
     """Does the instructor's solution, submitted as a student would, get every point?"""
-    _, res, _ = graded
-    sol = res["solution"]
-    assert sol.max_score == 100 and not sol.error
-    assert sol.score == 100, [(t.grade_id, t.score, t.message) for t in sol.tests if t.score < t.max_score]
-    assert not sol.flags, sol.flags
+    P.check_solution(graded[1])
+    assert graded[1]["solution"].score == 100
 
 
 def test_untouched_release_gets_zero_everywhere(graded):
-    """Does the release as handed out get 0 on every graded cell, without a grading error?"""
-    _, res, _ = graded
-    blank = res["untouched"]
-    assert not blank.error
-    assert len(blank.tests) == len(graded_cells(ROOT / "solutions" / A / f"{A}.ipynb"))
-    assert all(t.score == 0 for t in blank.tests), [(t.grade_id, t.score) for t in blank.tests]
-    assert any("NotImplementedError" in t.message for t in blank.tests)
+    """Does the release as handed out get 0 on every graded cell, each test saying what is missing,
+    without a grading error?"""
+    P.check_untouched(graded[1], r"NotImplementedError|not defined")
 
 
-@pytest.mark.parametrize("variant", BUGS + [v for v in FAULTS if v.meta.get("expect-lose")],
-                         ids=lambda v: v.name)
+@pytest.mark.parametrize("variant", BUGS + [v for v in FAULTS if v.meta.get("expect-lose")], ids=ids)
 def test_bug_loses_points_in_the_expected_test_with_a_pointed_message(graded, variant):
     """Does each buggy submission lose the points of the test that targets its bug, with a
     feedback message that names the problem, while every other test keeps its points? (Tests that
     legitimately depend on the broken function, e.g. the student's own gradient check, are listed
     in the fixture's ``expect-also-lose`` line.)"""
-    _, res, _ = graded
-    r = res[variant.name]
-    assert not r.error, r.error
-    assert r.score < 100
-    for gid, rx in variant.expectations("expect-lose"):
-        t = r.test(gid)
-        assert t.score == 0, f"{variant.name}: {gid} kept its points"
-        assert re.search(rx, t.message, re.S), f"{variant.name}: {gid} message {t.message!r} !~ {rx!r}"
-    allowed = {gid for gid, _ in variant.expectations("expect-lose")}
-    for value in variant.meta.get("expect-also-lose", []):
-        allowed |= {g.strip() for g in value.split(",")}
-    unexpected = {t.grade_id: t.message for t in r.tests if t.score < t.max_score and t.grade_id not in allowed}
-    assert not unexpected, f"{variant.name}: unrelated tests lost points: {unexpected}"
+    P.check_bug(graded[1], variant)
 
 
-@pytest.mark.parametrize("variant", [v for v in FAULTS if v.meta.get("expect-error")], ids=lambda v: v.name)
+@pytest.mark.parametrize("variant", [v for v in FAULTS if v.meta.get("expect-error")], ids=ids)
 def test_broken_submission_gets_zero_and_a_clear_reason(graded, variant):
     """Does a crashing or unreadable submission get 0 on every cell and a reason in the report?"""
     _, res, printed = graded
@@ -161,14 +109,11 @@ def test_restored_and_duplicated_cells_are_graded_from_the_gradebook(graded):
     assert "check_int" in edited.source and "nothing to see here" not in edited.source
 
 
-@pytest.mark.parametrize("variant", [v for v in FAULTS if v.meta.get("expect-flag")], ids=lambda v: v.name)
+@pytest.mark.parametrize("variant", [v for v in FAULTS if v.meta.get("expect-flag")], ids=ids)
 def test_tampering_is_flagged_for_a_human(graded, variant):
     """Does the tamper scan list the submissions that patch libraries/helpers or call references?"""
     _, res, printed = graded
-    r = res[variant.name]
-    (rx,) = variant.meta["expect-flag"]
-    assert any(re.search(rx, f) for f in r.flags), r.flags
-    assert variant.name in printed.split("flagged for a human by the tamper scan:")[1]
+    P.check_flag(res, printed, variant)
 
 
 def test_gradebook_csv_and_feedback_are_consistent(graded):
@@ -181,7 +126,7 @@ def test_gradebook_csv_and_feedback_are_consistent(graded):
                        "join submitted_assignment on submitted_notebook.assignment_id = submitted_assignment.id "
                        "join student on submitted_assignment.student_id = student.id group by student.id").fetchall()
     con.close()
-    assert dict(rows) == {name: len(graded_cells(ROOT / "solutions" / A / f"{A}.ipynb")) for name in res}
+    assert dict(rows) == {name: len(P.cells) for name in res}
     with open(course / "grades.csv", newline="") as fh:
         csv_scores = {row["student_id"]: float(row["score"]) for row in csv.DictReader(fh)}
     assert csv_scores == {name: r.score for name, r in res.items()}
@@ -195,10 +140,7 @@ def test_gradebook_csv_and_feedback_are_consistent(graded):
 def test_careless_but_correct_and_contained_attacks_keep_full_marks(graded, student):
     """Does a correct notebook keep every point despite an extra notebook, a renamed file, a stderr
     line saying "Error", or tampering that only reaches the student's own kernel?"""
-    _, res, _ = graded
-    r = res[student]
-    assert not r.error, r.error
-    assert r.score == r.max_score, [(t.grade_id, t.message) for t in r.tests if t.score < t.max_score]
+    P.check_full(graded[1], student)
 
 
 @pytest.mark.parametrize("student", ["planted_package"] + [v.name for v in FAULTS if v.meta.get("expect-zero")])

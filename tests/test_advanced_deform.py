@@ -139,7 +139,7 @@ def test_follows_dtype_and_device(device):
 @pytest.mark.parametrize("params", [dict(), dict(stride=2, padding=0, dilation=2), dict(groups=4, g=4, f=8)])
 def test_matches_torchvision(params):
     """Same numbers as torchvision.ops.deform_conv2d, with and without mask (skipped without torchvision)."""
-    tv = torchvision_or_skip()
+    tv = torchvision_or_skip(compiled=True)
     x, offset, weight, bias, mask, conv = _case(5, **params)
     s, p, d = conv["stride"], conv["padding"], conv["dilation"]
     ref = tv.ops.deform_conv2d(x, offset, weight, bias, stride=s, padding=p, dilation=d)

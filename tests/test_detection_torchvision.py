@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from _torchvision import torchvision_or_skip
+from _torchvision import roi_align_oracle, torchvision_or_skip
 
 from cnncourse.detection import (batched_nms, box_area, box_convert, box_iou, clip_boxes,
                                  generalized_box_iou, nms, roi_align, roi_pool)
@@ -231,7 +231,7 @@ def test_box_ops_equal_torchvision(boxes):
 @pytest.mark.parametrize("thr", [0.0, 0.3, 0.5, 1.0])
 def test_nms_equals_torchvision(boxes, tied_scores, rng, thr):
     """nms and batched_nms keep what torchvision keeps, in the same order (ties: lower index)."""
-    ops = torchvision_or_skip().ops
+    ops = torchvision_or_skip(compiled=True).ops
     t, s = torch.tensor(boxes), torch.tensor(tied_scores)
     assert nms(t, s, thr).tolist() == ops.nms(t, s, thr).tolist()
     labels = torch.tensor(rng.integers(0, 3, len(boxes)))
@@ -240,14 +240,30 @@ def test_nms_equals_torchvision(boxes, tied_scores, rng, thr):
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.5])
-def test_roi_ops_equal_torchvision(rng, scale):
-    """roi_pool and roi_align (adaptive and fixed sampling, aligned or not) equal torchvision.ops."""
-    ops = torchvision_or_skip().ops
+def test_roi_align_equals_torchvision(rng, scale):
+    """roi_align (adaptive and fixed sampling, aligned or not) equals torchvision's: its compiled
+    kernel on every RoI where it loads; otherwise its pure-Python implementation on the RoIs inside
+    the map (that one clamps samples outside the map where the kernel zeroes them; the loop twin
+    above covers those RoIs)."""
+    theirs, faithful_outside = roi_align_oracle()
+    x = torch.tensor(rng.standard_normal((2, 3, 7, 9)))
+    rois = torch.tensor(degenerate_rois(2, 7, 9))
+    if not faithful_outside:
+        inside = (rois[:, 1] >= 0) & (rois[:, 2] >= 0) & (rois[:, 3] <= 9) & (rois[:, 4] <= 7)
+        assert int(inside.sum()) == 5  # points, lines, identical boxes, the whole map
+        rois = rois[inside]
+    rois = rois / torch.tensor([1, scale, scale, scale, scale])
+    for sampling, aligned in [(-1, False), (2, False), (0, True), (3, True)]:
+        torch.testing.assert_close(
+            roi_align(x, rois, (3, 2), spatial_scale=scale, sampling_ratio=sampling, aligned=aligned),
+            theirs(x, rois, (3, 2), spatial_scale=scale, sampling_ratio=sampling, aligned=aligned))
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_roi_pool_equals_torchvision(rng, scale):
+    """roi_pool equals torchvision.ops.roi_pool (a compiled operator only)."""
+    ops = torchvision_or_skip(compiled=True).ops
     x = torch.tensor(rng.standard_normal((2, 3, 7, 9)))
     rois = torch.tensor(degenerate_rois(2, 7, 9)) / torch.tensor([1, scale, scale, scale, scale])
     torch.testing.assert_close(roi_pool(x, rois, (2, 3), spatial_scale=scale),
                                ops.roi_pool(x, rois, (2, 3), spatial_scale=scale))
-    for sampling, aligned in [(-1, False), (2, False), (0, True), (3, True)]:
-        torch.testing.assert_close(
-            roi_align(x, rois, (3, 2), spatial_scale=scale, sampling_ratio=sampling, aligned=aligned),
-            ops.roi_align(x, rois, (3, 2), spatial_scale=scale, sampling_ratio=sampling, aligned=aligned))

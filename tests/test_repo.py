@@ -72,6 +72,21 @@ def test_torch_is_pinned_everywhere_it_is_installed():
             assert "$(TORCH_SPEC)" in line or "torch-constraint" in line, line
 
 
+# torchvision's release notes pair each release with one torch release
+_TORCHVISION_FOR_TORCH = {"2.13.0": "0.28.0"}
+
+
+def test_torchvision_is_pinned_to_the_release_built_for_torch():
+    """Is torchvision (a test oracle) pinned exactly, in pyproject and environment.yml, to the release
+    built for the pinned torch (so installing it can never resolve another torch)?"""
+    torch_version = str(Requirement(_makefile_torch_spec()).specifier).removeprefix("==")
+    want = _TORCHVISION_FOR_TORCH.get(torch_version)
+    assert want, f"torch {torch_version}: add its torchvision release to _TORCHVISION_FOR_TORCH"
+    for where, reqs in (("pyproject.toml [dev]", _pyproject_requirements()), ("environment.yml", _env_requirements())):
+        assert str(reqs["torchvision"].specifier) == f"=={want}", (
+            f"{where}: torchvision expected =={want} (built for torch {torch_version}), got {reqs['torchvision'].specifier}")
+
+
 def test_ci_runs_exactly_the_readme_test_command():
     """Does .ci/run end with exactly the test command the README gives (after installing the system
     packages the tests need), and run it nowhere else?"""

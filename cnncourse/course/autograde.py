@@ -363,7 +363,7 @@ def autograde(course_dir: str | Path = ".", assignments: list[str] | None = None
                            read_tree(course_dir / SUBMITTED / student / assignment),
                            grading_key(course_dir, assignment, student, new=new_keys),
                            cell_timeout=cell_timeout, memory_mb=memory_mb, sandbox=sandbox,
-                           student_timeout=limit) for student in chosen]
+                           student_timeout=limit, feedback=feedback) for student in chosen]
         errors = {}
         for result in run_jobs(jobs, workers=workers, scheduler=scheduler, progress=progress):
             _merge(course_dir, assignment, result)

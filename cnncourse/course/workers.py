@@ -61,6 +61,7 @@ class GradingJob:
     memory_mb: int = 3072
     sandbox: str = "auto"
     student_timeout: float = 1200.0
+    feedback: bool = True            # render the feedback HTML after autograding
 
 
 @dataclass
@@ -88,7 +89,8 @@ def _scores(course: Path, assignment: str, student: str) -> dict[str, tuple[floa
 
 def grade_submission(job: GradingJob) -> GradingResult:
     """Grade one student in a scratch course of its own; return the result as data."""
-    from cnncourse.course._nbgrader import kernel_env, run_nbgrader
+    from cnncourse.course._grade_one import AUTOGRADED
+    from cnncourse.course._nbgrader import kernel_env, run_grade_one
     from cnncourse.course.autograde import _precheck, _reason_from_log
     from cnncourse.course.kernel import GRADING_KERNEL, write_kernelspec
     from cnncourse.grading.seeds import GRADING_KEY_ENV
@@ -107,20 +109,22 @@ def grade_submission(job: GradingJob) -> GradingResult:
         env = kernel_env({"JUPYTER_PATH": str(jupyter_dir), GRADING_KEY_ENV: job.key})
         reason = _precheck(folder, job.assignment)
         if not reason:
-            run = run_nbgrader(["autograde", job.assignment, f"--student={job.student}", "--force",
-                                f"--Execute.kernel_name={GRADING_KERNEL}", f"--Execute.timeout={job.cell_timeout}",
-                                f"--TrustedExecute.sandbox={job.sandbox}",
-                                f"--TrustedExecute.memory_mb={job.memory_mb}"],
-                               course, timeout=job.student_timeout, env=env)
+            # autograde and feedback in one process (nbgrader imported once), both within the limit
+            run = run_grade_one(job.assignment, job.student,
+                                [f"--Execute.kernel_name={GRADING_KERNEL}", f"--Execute.timeout={job.cell_timeout}",
+                                 f"--TrustedExecute.sandbox={job.sandbox}",
+                                 f"--TrustedExecute.memory_mb={job.memory_mb}"]
+                                + ([] if job.feedback else ["--no-feedback"]),
+                                course, timeout=job.student_timeout, env=env)
             result.log = run.log
-            if not run.ok:
+            graded = run.ok or run.returncode == 2 or (run.returncode is None and AUTOGRADED in run.log)
+            if not graded:
                 reason = _reason_from_log(run.log)
-        if not reason:
-            result.scores = _scores(course, job.assignment, job.student)
-            fb = run_nbgrader(["generate_feedback", job.assignment, f"--student={job.student}", "--force"],
-                              course, timeout=300, env=env)
-            result.log += fb.log
-            result.feedback = read_tree(course / "feedback" / job.student)
+            else:
+                result.scores = _scores(course, job.assignment, job.student)
+                result.feedback = read_tree(course / "feedback" / job.student)
+                if not run.ok:
+                    result.log += "\n[cnncourse] the scores stand; the feedback could not be written\n"
         result.error = reason
         autograded = course / "autograded" / job.student
         if autograded.is_dir():

@@ -120,3 +120,33 @@ def test_a_notebook_past_the_per_student_wall_clock_is_stopped_and_the_others_ar
     assert [(t.grade_id, t.score) for t in results["sleeper"].tests] == [("test_f", 0)]
     with open(course / "grades.csv", newline="") as fh:
         assert {row["student_id"]: float(row["score"]) for row in csv.DictReader(fh)} == {"prompt": 2, "sleeper": 0}
+
+
+def test_a_feedback_failure_keeps_the_scores_and_says_so(tmp_path):
+    """Autograde and feedback run in one process per student (cnncourse.course._grade_one): when only
+    the feedback step fails (here: a broken feedback configuration), are the scores still merged,
+    with no grading error, no feedback pages and the reason in the student's log?"""
+    from cnncourse.course.autograde import _ensure_assignment_in_gradebook, _template_gradebook, grading_key
+    from cnncourse.course.workers import GradingJob, grade_submission, read_tree
+
+    course = tmp_path / "course"
+    (course / "solutions" / "tiny").mkdir(parents=True)
+    config = (ROOT / "nbgrader_config.py").read_text()
+    config += '\nc.GenerateFeedback.preprocessors = ["cnncourse.no_such_module.Preprocessor"]\n'
+    (course / "nbgrader_config.py").write_text(config)
+    nbformat.write(_notebook(), course / "solutions" / "tiny" / "tiny.ipynb")
+    release(course, ["tiny"])
+    solved = _notebook()
+    solved.cells[1].source = "def f():\n    return 1"
+    write_submission(course, "tiny", "prompt", solved)
+    _ensure_assignment_in_gradebook(course, "tiny")
+    job = GradingJob("tiny", "prompt", {"nbgrader_config.py": config.encode(),
+                                        **read_tree(course / "solutions" / "tiny", prefix="solutions/tiny/")},
+                     _template_gradebook(course, "tiny"), read_tree(course / "submitted" / "prompt" / "tiny"),
+                     grading_key(course, "tiny", "prompt"), cell_timeout=60, sandbox="auto", student_timeout=300)
+    result = grade_submission(job)
+    assert result.error == "", result.log[-2000:]
+    assert result.scores == {"test_f": (2.0, 2.0, False)}, result.scores
+    assert not any(name.endswith(".html") for name in result.feedback), sorted(result.feedback)
+    assert "the scores stand; the feedback could not be written" in result.log
+    assert "no_such_module" in result.log

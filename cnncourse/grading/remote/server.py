@@ -14,6 +14,11 @@ handles), or the student's exception with the student's own frames only, plus wh
 arrays the call modified in place, which results share memory with an input, and whether a
 forbidden function was called. Nothing here can raise the student's score: the grader decides
 from the data; this code only runs the student's functions and reports.
+
+During a ``call`` or ``grad``, the request's forbidden functions are refused to the student's code
+(:class:`_Forbidden`: patched attributes plus an identity monitor, so that aliases and objects
+prepared in earlier cells are refused too). It is a second line of defence in a kernel the student
+controls: code that patches this module or torch's internals can defeat it; the tamper scan flags that.
 """
 
 # (the standard library only, beyond wire's imports: this source is concatenated after wire.py's and exec'd
@@ -212,10 +217,10 @@ def _by_student(frame, boundary) -> bool:
 def _torch_function(mode, func, types, args=(), kwargs=None):
     """The torch function mode's handler: sees torch builtins however they are reached (from C too:
     ``functools.partial(F.conv2d)``, ``map``), which the profile hook cannot."""
-    hit = mode.guard.builtins.get(_id(func))
+    hit = mode.builtins.get(_id(func))  # every torch op passes here while the mode is on: keep it short
     if hit is not None and hit[0] is func:
         mode.guard.refuse(hit[1], _getframe(1))
-    return func(*args, **(kwargs or {}))
+    return func(*args, **kwargs) if kwargs else func(*args)
 
 
 _MONITOR: list = []  # the torch function mode class, made the first time torch is there
@@ -348,7 +353,7 @@ class _Forbidden:
         torch = sys.modules.get("torch")
         if torch is not None and any(name and name.startswith("torch.") for _, name in self.builtins.values()):
             self.mode = _monitor_class(torch)()  # only then: every torch op pays for a Python-level call
-            self.mode.guard = self
+            self.mode.guard, self.mode.builtins = self, self.builtins
             torch._C._push_on_torch_function_stack(self.mode)
         for owner, attr, obj, name in self.patches:
             try:

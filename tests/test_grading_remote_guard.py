@@ -295,12 +295,12 @@ def test_allowed_torch_code_runs_and_the_guard_is_gone_after(kernel):
     assert kernel.student("after") == (True, True, 0, True, (1, 2, 2, 2), (1, 2, 2, 2))
 
 
-def test_the_hook_costs_little_on_a_loop_heavy_function(kernel):
-    """Is a careless-but-correct loop (a naive 4-loop numpy convolution, N=2, C=3, 8x8, four 3x3
-    filters) less than 4x slower under the a1 preset's guard than without one, timed in the kernel,
-    and does it give the same result through the grader's call?"""
+def test_a_loop_heavy_function_gives_the_loop_result_under_the_guard(kernel):
+    """Does a careless-but-correct loop (a naive 4-loop numpy convolution, N=2, C=3, 8x8, four 3x3
+    filters, thousands of numpy calls, each seen by the monitor) give the same result through the
+    grader's call under a1's forbidden list? (Its cost, x1.9 here, is measured by
+    benchmarks/bench_guard.py, not by a test.)"""
     kernel.cell("""
-import time as _time
 def naive_conv(x, w):
     n, c, h, wd = x.shape
     f, _, kh, kw = w.shape
@@ -311,24 +311,7 @@ def naive_conv(x, w):
                 for s in range(wd - kw + 1):
                     out[i, j, r, s] = np.sum(x[i, :, r:r + kh, s:s + kw] * w[j])
     return out
-
-def _best(names, repeat=7):
-    rng = np.random.default_rng(0)
-    x, w = rng.standard_normal((2, 3, 8, 8)), rng.standard_normal((4, 3, 3, 3))
-    times = []
-    for _ in range(repeat):
-        start = _time.perf_counter()
-        with sys.modules["__cnncourse_rpc__"]._Forbidden(names):
-            naive_conv(x, w)
-        times.append(_time.perf_counter() - start)
-    return min(times)
 """)
-    from cnncourse.grading.guard import PRESETS
-
-    names = list(PRESETS["a1_conv"])
-    kernel.cell(f"timings = (_best([]), _best({names!r}))")
-    plain, guarded = kernel.student("timings")
-    assert guarded < 4 * plain, (plain, guarded)
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((2, 3, 8, 8)), rng.standard_normal((4, 3, 3, 3))
     got = call_student(kernel.student("naive_conv"), x, w, forbidden=("a1_conv",))

@@ -11,9 +11,7 @@ each). The process still grades exactly one student: a submission that hangs or 
 that student alone (:func:`cnncourse.course._nbgrader.run_nbgrader` kills the process group).
 
 Exit status: 0 when both steps succeeded; 1 when autograde failed (no feedback is attempted); 2
-when autograde succeeded but the feedback failed (the scores in the gradebook stand). The line
-:data:`AUTOGRADED` is printed between the steps, so a caller that had to kill the process knows
-whether the scores were already written.
+when autograde succeeded but the feedback failed (the scores in the gradebook stand).
 """
 
 from __future__ import annotations
@@ -21,9 +19,6 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-
-AUTOGRADED = "[cnncourse] autograde finished"
-
 
 def _config(course: Path, overrides: list[str]):
     from traitlets.config import Config
@@ -69,7 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception:
         log.exception("autograde failed")
         return 1
-    print(AUTOGRADED, flush=True)
     if not with_feedback:
         return 0
     log = logging.getLogger("GenerateFeedbackApp")

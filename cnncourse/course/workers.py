@@ -89,7 +89,6 @@ def _scores(course: Path, assignment: str, student: str) -> dict[str, tuple[floa
 
 def grade_submission(job: GradingJob) -> GradingResult:
     """Grade one student in a scratch course of its own; return the result as data."""
-    from cnncourse.course._grade_one import AUTOGRADED
     from cnncourse.course._nbgrader import kernel_env, run_grade_one
     from cnncourse.course.autograde import _precheck, _reason_from_log
     from cnncourse.course.kernel import GRADING_KERNEL, write_kernelspec
@@ -117,8 +116,10 @@ def grade_submission(job: GradingJob) -> GradingResult:
                                 + ([] if job.feedback else ["--no-feedback"]),
                                 course, timeout=job.student_timeout, env=env)
             result.log = run.log
-            graded = run.ok or run.returncode == 2 or (run.returncode is None and AUTOGRADED in run.log)
-            if not graded:
+            # 2: the scores are written, only the feedback failed. A kill (None) is a failure even if
+            # autograde had finished: the log also holds the kernel's output, so no line in it can
+            # prove that (a student could print any marker)
+            if run.returncode not in (0, 2):
                 reason = _reason_from_log(run.log)
             else:
                 result.scores = _scores(course, job.assignment, job.student)
